@@ -1,0 +1,37 @@
+"""flask-status: health and status routes for Flask, with cached, bounded, parallel checks.
+
+>>> from flask import Flask
+>>> from flask_status import StatusManager
+>>> app = Flask(__name__)
+>>> status = StatusManager(app)
+>>> ready = status.add_route("ready", "/health/ready")
+>>> _ = ready.add_check("database", lambda: True, ttl=30)
+>>> app.test_client().get("/health/ready").status_code
+200
+"""
+
+from .cache import MemoryStore, ResultStore
+from .compat import FlaskStatus
+from .field import CheckResult, Field, FieldResult, Status
+from .manager import StatusManager
+from .route import StatusRoute
+from .runner import Runner
+from .state import RouteReport, StatusState
+
+__version__ = "2.0.0.dev0"
+
+__all__ = [
+    "CheckResult",
+    "Field",
+    "FieldResult",
+    "FlaskStatus",
+    "MemoryStore",
+    "ResultStore",
+    "RouteReport",
+    "Runner",
+    "Status",
+    "StatusManager",
+    "StatusRoute",
+    "StatusState",
+    "__version__",
+]

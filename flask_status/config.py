@@ -1,0 +1,88 @@
+"""Every default in one place, and reading them from ``app.config``.
+
+``init_app`` writes these keys with ``app.config.setdefault``; arguments given to
+``StatusManager(...)`` win over the config, and a field's or route's own options win over both.
+Bad values raise ``ValueError``/``TypeError`` at ``init_app``, naming the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from .field import validate_seconds
+from .report import FORMATS, Format
+from .route import validate_status_codes
+from .runner import RunnerSettings
+
+__all__ = ["DEFAULTS", "Settings", "resolve_settings"]
+
+DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        # Callables registered without ttl: None runs them on every request.
+        "STATUS_DEFAULT_TTL": None,
+        # How long a request waits for a field without its own timeout. Keep it below the
+        # probe's own timeout (Kubernetes: timeoutSeconds, 1 s by default).
+        "STATUS_DEFAULT_TIMEOUT": 5.0,
+        # The longest a failure is cached, so a recovered dependency shows within this time.
+        "STATUS_FAILURE_TTL": 5.0,
+        # Threads evaluating callables, per manager and app.
+        "STATUS_MAX_WORKERS": 8,
+        # "json" (seed-style body) or "health+json".
+        "STATUS_DEFAULT_FORMAT": "json",
+        # HTTP code per route status.
+        "STATUS_HTTP_CODES": {"pass": 200, "warn": 200, "fail": 503},
+        # Results kept in the in-process cache, per manager and app.
+        "STATUS_CACHE_SIZE": 1024,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The resolved settings of one manager on one app.
+
+    >>> Settings(RunnerSettings(), "json", {"pass": 200, "warn": 200, "fail": 503}, 1024).default_format
+    'json'
+    """
+
+    runner: RunnerSettings
+    default_format: Format
+    http_codes: Mapping[str, int]
+    cache_size: int
+
+
+def _positive_int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{key} must be a positive int, got {value!r}")
+    return value
+
+
+def resolve_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> Settings:
+    """Merge ``overrides`` (non-``None`` constructor arguments, by config key) over ``config``."""
+
+    def get(key: str) -> Any:
+        value = overrides.get(key)
+        return value if value is not None else config.get(key, DEFAULTS[key])
+
+    default_ttl = validate_seconds(get("STATUS_DEFAULT_TTL"), "STATUS_DEFAULT_TTL", allow_zero=True)
+    timeout = validate_seconds(get("STATUS_DEFAULT_TIMEOUT"), "STATUS_DEFAULT_TIMEOUT", allow_zero=False)
+    failure_ttl = validate_seconds(get("STATUS_FAILURE_TTL"), "STATUS_FAILURE_TTL", allow_zero=True)
+    if timeout is None or failure_ttl is None:
+        raise ValueError("STATUS_DEFAULT_TIMEOUT and STATUS_FAILURE_TTL must be numbers of seconds, not None")
+    workers = _positive_int(get("STATUS_MAX_WORKERS"), "STATUS_MAX_WORKERS")
+    fmt = get("STATUS_DEFAULT_FORMAT")
+    if fmt not in FORMATS:
+        raise ValueError(f"STATUS_DEFAULT_FORMAT must be one of {FORMATS}, got {fmt!r}")
+    codes = dict(DEFAULTS["STATUS_HTTP_CODES"])
+    codes.update(validate_status_codes(get("STATUS_HTTP_CODES")))
+    return Settings(
+        runner=RunnerSettings(
+            default_ttl=default_ttl, default_timeout=timeout, failure_ttl=failure_ttl, max_workers=workers
+        ),
+        default_format=fmt,
+        http_codes=MappingProxyType(codes),
+        cache_size=_positive_int(get("STATUS_CACHE_SIZE"), "STATUS_CACHE_SIZE"),
+    )

@@ -1,0 +1,280 @@
+"""What a status route evaluates: fields and checks, and the results they give.
+
+A :class:`Field` is a definition: a name and either a constant or a callable, with its caching
+and timeout options. It holds no per-app state and never changes once built, so one field can
+be read by any number of threads and served to any number of apps.
+
+A :class:`FieldResult` is one evaluation of a field: value or error, status, duration and when
+it was observed. Everything downstream (JSON bodies, health+json, the CLI) reads results only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .serialize import json_safe
+
+__all__ = [
+    "CheckResult",
+    "Field",
+    "FieldResult",
+    "Status",
+    "validate_name",
+    "validate_seconds",
+]
+
+Status = Literal["pass", "warn", "fail"]
+"""A verdict: ``"pass"``, ``"warn"`` or ``"fail"``, as in the IETF health+json draft."""
+
+STATUSES: tuple[Status, ...] = ("pass", "warn", "fail")
+
+# Names that the renderers use for themselves in a body; a field of that name would be
+# silently shadowed, so registration refuses them.
+RESERVED_NAMES = frozenset({"status", "checks"})
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+
+
+def validate_name(name: object, what: str) -> str:
+    """Return ``name`` if it is a usable identifier, else raise naming ``what`` was wrong.
+
+    >>> validate_name("database", "field name")
+    'database'
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a str, not {type(name).__name__}: {name!r}")
+    if not _NAME_RE.match(name):
+        raise ValueError(
+            f"{what} {name!r} is not valid: use letters, digits and _ . : - (starting with a letter, digit or _)"
+        )
+    return name
+
+
+def validate_seconds(value: object, what: str, *, allow_zero: bool) -> float | None:
+    """Return an optional duration in seconds as a float; ``None`` passes through.
+
+    >>> validate_seconds(30, "ttl", allow_zero=True)
+    30.0
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, not {type(value).__name__}: {value!r}")
+    number = float(value)
+    if math.isnan(number) or math.isinf(number):
+        raise ValueError(f"{what} must be a finite number of seconds, got {value!r}")
+    if number < 0 or (number == 0 and not allow_zero):
+        bound = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{what} must be {bound}, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """A check's verdict with its details, for checks that need more than true/false.
+
+    ``status`` is ``"pass"``, ``"warn"`` or ``"fail"``; ``observed`` and ``unit`` become
+    ``observedValue`` / ``observedUnit`` in health+json.
+
+    >>> CheckResult.warn("disk 91% full", observed=0.91, unit="ratio").status
+    'warn'
+    """
+
+    status: Status
+    message: str | None = None
+    observed: Any = field(default=None, kw_only=True)
+    unit: str | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"CheckResult status must be one of {STATUSES}, got {self.status!r}")
+        if self.message is not None and not isinstance(self.message, str):
+            raise TypeError(f"CheckResult message must be a str or None, not {self.message!r}")
+        if self.unit is not None and not isinstance(self.unit, str):
+            raise TypeError(f"CheckResult unit must be a str or None, not {self.unit!r}")
+
+    @classmethod
+    def ok(cls, message: str | None = None, *, observed: Any = None, unit: str | None = None) -> CheckResult:
+        """A passing result: ``CheckResult.ok("12 ms", observed=0.012, unit="s")``."""
+        return cls("pass", message, observed=observed, unit=unit)
+
+    @classmethod
+    def warn(cls, message: str | None = None, *, observed: Any = None, unit: str | None = None) -> CheckResult:
+        """A warning: ``CheckResult.warn("disk 91% full", observed=0.91, unit="ratio")``."""
+        return cls("warn", message, observed=observed, unit=unit)
+
+    @classmethod
+    def fail(cls, message: str | None = None, *, observed: Any = None, unit: str | None = None) -> CheckResult:
+        """A failure: ``CheckResult.fail("replica lag 40 s", observed=40, unit="s")``."""
+        return cls("fail", message, observed=observed, unit=unit)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldResult:
+    """One evaluation of a field or check: immutable, safe to share between threads.
+
+    ``value`` is JSON-safe (see :func:`flask_status.serialize.json_safe`): a field's value,
+    a check's verdict (``True``/``False``), or ``None`` when the evaluation failed or the check
+    returned a :class:`CheckResult` (whose parts are in ``message``/``observed``/``unit``).
+    ``error`` is ``"ExceptionType: message"`` for a callable that raised or timed out, never a
+    traceback. ``observed_at`` is on the manager's clock (monotonic by default) and decides
+    freshness; ``time`` is the wall-clock time (epoch seconds) shown to people.
+
+    >>> FieldResult("db", "pass", value=True).ok
+    True
+    """
+
+    name: str
+    status: Status
+    value: Any = None
+    error: str | None = None
+    message: str | None = None
+    observed: Any = None
+    unit: str | None = None
+    duration: float = 0.0
+    observed_at: float = 0.0
+    time: float = 0.0
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the status is ``"pass"``."""
+        return self.status == "pass"
+
+    @property
+    def failed(self) -> bool:
+        """True when the status is ``"fail"``."""
+        return self.status == "fail"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every attribute, for stores and ``--json`` output."""
+        return {
+            "name": self.name,
+            "status": self.status,
+            "value": self.value,
+            "error": self.error,
+            "message": self.message,
+            "observed": self.observed,
+            "unit": self.unit,
+            "duration": self.duration,
+            "observed_at": self.observed_at,
+            "time": self.time,
+            "timed_out": self.timed_out,
+        }
+
+
+FieldKind = Literal["field", "check"]
+
+
+class Field:
+    """One named item of a status route: a constant, or a callable evaluated on request.
+
+    A *field* reports a value (``"version": "2.0.0"``, ``"queue": 12``); it fails only when
+    its callable raises or times out. A *check* reports a verdict: truthy passes, falsy or an
+    exception fails, a :class:`CheckResult` says exactly what. Fields are immutable
+    definitions, shared freely between threads and apps; results live in the runner's store.
+
+    ``ttl=None`` takes the app's ``STATUS_DEFAULT_TTL`` (itself ``None``: run on every
+    request); ``ttl=0`` never caches. ``timeout=None`` takes ``STATUS_DEFAULT_TIMEOUT``.
+    ``failure_ttl`` is how long a failed result is kept (default: the smaller of ``ttl`` and
+    ``STATUS_FAILURE_TTL``), so a dependency that comes back is seen again quickly.
+
+    >>> Field("version", "2.0.0").constant
+    True
+    """
+
+    __slots__ = (
+        "component_id",
+        "component_type",
+        "constant_result",
+        "critical",
+        "failure_ttl",
+        "func",
+        "is_async",
+        "key",
+        "kind",
+        "name",
+        "timeout",
+        "ttl",
+        "value",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        value: Any,
+        *,
+        kind: FieldKind = "field",
+        ttl: float | None = None,
+        timeout: float | None = None,
+        failure_ttl: float | None = None,
+        critical: bool = True,
+        component_type: str | None = None,
+        component_id: str | None = None,
+    ) -> None:
+        validate_name(name, f"{kind} name")
+        if name in RESERVED_NAMES:
+            raise ValueError(f"{kind} name {name!r} is reserved for the route's own status")
+        if kind not in ("field", "check"):
+            raise ValueError(f"kind must be 'field' or 'check', got {kind!r}")
+        if not isinstance(critical, bool):
+            raise TypeError(f"critical must be a bool, got {critical!r}")
+        for label, text in (("component_type", component_type), ("component_id", component_id)):
+            if text is not None and not isinstance(text, str):
+                raise TypeError(f"{label} must be a str or None, got {text!r}")
+        self.name = name
+        self.kind: FieldKind = kind
+        self.ttl = validate_seconds(ttl, f"ttl of {kind} {name!r}", allow_zero=True)
+        self.timeout = validate_seconds(timeout, f"timeout of {kind} {name!r}", allow_zero=False)
+        self.failure_ttl = validate_seconds(failure_ttl, f"failure_ttl of {kind} {name!r}", allow_zero=True)
+        self.critical = critical
+        self.component_type = component_type
+        self.component_id = component_id
+        self.constant_result: FieldResult | None
+        if callable(value):
+            self.func: Callable[[], Any] | None = value
+            self.value: Any = None
+            self.is_async = _is_async(value)
+            # Keyed by name *and* callable identity: the same check registered under the same
+            # name on two routes shares one cache entry; two different callables never do.
+            self.key = f"{name}#{id(value):x}"
+            self.constant_result = None
+        else:
+            if kind == "check":
+                raise TypeError(f"check {name!r} needs a callable, got {type(value).__name__}: {value!r}")
+            if ttl is not None or timeout is not None or failure_ttl is not None:
+                raise ValueError(f"field {name!r} is a constant: ttl, timeout and failure_ttl apply to callables")
+            try:
+                safe = json_safe(value)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"value of field {name!r} is not JSON-serialisable: {exc}") from None
+            self.func = None
+            self.value = safe
+            self.is_async = False
+            self.key = f"{name}#const"
+            self.constant_result = FieldResult(name, "pass", value=safe)
+
+    @property
+    def constant(self) -> bool:
+        """True when the field is a constant value rather than a callable."""
+        return self.func is None
+
+    def __repr__(self) -> str:
+        what = "constant" if self.func is None else getattr(self.func, "__qualname__", repr(self.func))
+        return f"<{self.kind.capitalize()} {self.name!r} {what} ttl={self.ttl} timeout={self.timeout}>"
+
+
+def _is_async(func: Callable[..., Any]) -> bool:
+    """True for ``async def`` functions, including when wrapped in a partial or an object."""
+    target: Any = func
+    while hasattr(target, "func"):  # functools.partial, possibly nested
+        target = target.func
+    if inspect.iscoroutinefunction(target):
+        return True
+    call = getattr(target, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    return call is not None and inspect.iscoroutinefunction(call)

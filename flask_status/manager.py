@@ -1,0 +1,207 @@
+"""StatusManager: the extension object that mounts named status routes on Flask apps."""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from flask import Flask, current_app
+
+from .config import DEFAULTS, resolve_settings
+from .report import Format
+from .route import Authenticator, StatusRoute, normalize_url
+from .state import RouteReport, StatusState
+
+__all__ = ["EXTENSION_KEY", "StatusManager"]
+
+EXTENSION_KEY = "flask-status"
+"""``app.extensions[EXTENSION_KEY]`` maps each manager's name to its :class:`StatusState`."""
+
+
+class StatusManager:
+    """Mounts named status routes on a Flask app: a cheap public one, a detailed private one...
+
+    Create it with the app, or without one and call :meth:`init_app` later (app factories).
+    One manager may serve several apps; each app gets its own results cache, thread pool and
+    rendered bodies in ``app.extensions["flask-status"][name]``. Routes and fields are
+    definitions shared by those apps; routes added after ``init_app`` are mounted on every app
+    already initialised. Several managers can live on one app under different ``name``\\ s.
+
+    Options given here override the app's config (``STATUS_DEFAULT_TTL``,
+    ``STATUS_DEFAULT_TIMEOUT``, ``STATUS_FAILURE_TTL``, ``STATUS_MAX_WORKERS``,
+    ``STATUS_DEFAULT_FORMAT``, ``STATUS_HTTP_CODES``). ``clock`` is the time source for
+    freshness (``time.monotonic``); tests pass a fake one to move time without sleeping.
+    Endpoints are named ``f"{name}_{route_name}"``, e.g. ``url_for("status_live")``.
+
+    >>> from flask import Flask
+    >>> app = Flask(__name__)
+    >>> status = StatusManager(app)
+    >>> live = status.add_route("live", "/health/live")
+    >>> app.test_client().get("/health/live").get_json()
+    {'status': 'OK'}
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        name: str = "status",
+        url_prefix: str = "",
+        default_ttl: float | None = None,
+        default_timeout: float | None = None,
+        failure_ttl: float | None = None,
+        max_workers: int | None = None,
+        default_format: Format | None = None,
+        status_codes: Mapping[str, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        StatusRoute(name, "/")  # validates the name with the same rules as a route's
+        if not isinstance(url_prefix, str):
+            raise TypeError(f"url_prefix must be a str, not {type(url_prefix).__name__}: {url_prefix!r}")
+        if not callable(clock):
+            raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
+        self.name = name
+        self.url_prefix = normalize_url(url_prefix).rstrip("/") if url_prefix else ""
+        self.clock = clock
+        self._overrides: dict[str, Any] = {
+            "STATUS_DEFAULT_TTL": default_ttl,
+            "STATUS_DEFAULT_TIMEOUT": default_timeout,
+            "STATUS_FAILURE_TTL": failure_ttl,
+            "STATUS_MAX_WORKERS": max_workers,
+            "STATUS_DEFAULT_FORMAT": default_format,
+            "STATUS_HTTP_CODES": status_codes,
+        }
+        # Validate the overrides now, against the defaults, so a bad one fails at construction.
+        resolve_settings(DEFAULTS, self._overrides)
+        self._routes: dict[str, StatusRoute] = {}
+        self._apps: weakref.WeakSet[Flask] = weakref.WeakSet()
+        if app is not None:
+            self.init_app(app)
+
+    @property
+    def routes(self) -> Mapping[str, StatusRoute]:
+        """A read-only mapping of route name to :class:`StatusRoute`, in registration order."""
+        return MappingProxyType(self._routes)
+
+    def init_app(self, app: Flask) -> None:
+        """Register on ``app``: set config defaults, create its state, mount every route.
+
+        Raises ``RuntimeError`` when a manager of the same name is already on ``app``.
+        """
+        if not isinstance(app, Flask):
+            raise TypeError(f"init_app needs a Flask app, got {app!r}")
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, dict(value) if isinstance(value, Mapping) else value)
+        registry: dict[str, StatusState] = app.extensions.setdefault(EXTENSION_KEY, {})
+        if self.name in registry:
+            raise RuntimeError(
+                f"a status manager named {self.name!r} is already registered on app {app.name!r}; "
+                f"use that one, or give this one another name: StatusManager(app, name='ops')"
+            )
+        settings = resolve_settings(app.config, self._overrides)
+        state = StatusState(self, app, settings, self.clock)
+        for route in self._routes.values():
+            self._mount(app, state, route)
+        registry[self.name] = state
+        self._apps.add(app)
+
+    def state(self, app: Flask | None = None) -> StatusState:
+        """This manager's :class:`StatusState` on ``app`` (default: the current app)."""
+        target = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+        state: StatusState | None = target.extensions.get(EXTENSION_KEY, {}).get(self.name)
+        if state is None or state.manager is not self:
+            raise RuntimeError(f"status manager {self.name!r} is not registered on app {target.name!r}; call init_app")
+        return state
+
+    def add_route(
+        self,
+        name: str,
+        url: str,
+        *,
+        message: Mapping[str, Any] | str | None = None,
+        authenticator: Authenticator | None = None,
+        details: bool | Callable[[], bool] = True,
+        format: Format | None = None,
+        status_codes: Mapping[str, int] | None = None,
+    ) -> StatusRoute:
+        """Add a named status route and mount it on every app this manager serves.
+
+        ``message`` is the body's base: a dict, or a str that becomes ``{"message": str}``
+        (default ``{"status": "OK"}``). ``authenticator`` is any view decorator. Names and
+        URLs are unique per manager: a duplicate is a ``ValueError`` naming it.
+
+        >>> status = StatusManager()
+        >>> status.add_route("details", "/health/details", message={"service": "billing"}).url
+        '/health/details'
+        """
+        route = StatusRoute(
+            name,
+            url,
+            message=message,
+            authenticator=authenticator,
+            details=details,
+            format=format,
+            status_codes=status_codes,
+        )
+        if name in self._routes:
+            raise ValueError(f"status manager {self.name!r} already has a route named {name!r}")
+        for other in self._routes.values():
+            if other.url == route.url:
+                raise ValueError(f"url {route.url!r} is already used by route {other.name!r}")
+        apps = list(self._apps)
+        states = [self.state(app) for app in apps]
+        for app in apps:
+            self._check_url_free(app, route)
+        for app, state in zip(apps, states, strict=True):
+            self._mount(app, state, route)
+        self._routes[name] = route
+        return route
+
+    def endpoint(self, route_name: str) -> str:
+        """The Flask endpoint of a route, for ``url_for``: ``f"{manager.name}_{route_name}"``."""
+        return f"{self.name}_{route_name}"
+
+    def url(self, route: StatusRoute) -> str:
+        """The URL a route is mounted at, with this manager's ``url_prefix``."""
+        if self.url_prefix and route.url == "/":
+            return self.url_prefix
+        return self.url_prefix + route.url
+
+    def _check_url_free(self, app: Flask, route: StatusRoute) -> None:
+        url = self.url(route)
+        for rule in app.url_map.iter_rules():
+            if rule.rule == url and "GET" in (rule.methods or ()):
+                raise ValueError(f"url {url!r} is already routed on app {app.name!r} (endpoint {rule.endpoint!r})")
+
+    def _mount(self, app: Flask, state: StatusState, route: StatusRoute) -> None:
+        self._check_url_free(app, route)
+        endpoint = self.endpoint(route.name)
+        app.add_url_rule(
+            self.url(route),
+            endpoint=endpoint,
+            view_func=state.view(route, endpoint),
+            methods=["GET"],
+            provide_automatic_options=False,
+        )
+
+    def evaluate(self, route_name: str, app: Flask | None = None) -> RouteReport:
+        """Evaluate a route's fields and checks now, without a request or its authenticator.
+
+        >>> from flask import Flask
+        >>> app = Flask(__name__)
+        >>> status = StatusManager(app)
+        >>> _ = status.add_route("ready", "/ready").add_check("db", lambda: True)
+        >>> status.evaluate("ready", app).status
+        'pass'
+        """
+        try:
+            route = self._routes[route_name]
+        except KeyError:
+            raise KeyError(f"status manager {self.name!r} has no route named {route_name!r}") from None
+        return self.state(app).evaluate(route)
+
+    def __repr__(self) -> str:
+        return f"<StatusManager {self.name!r} routes={list(self._routes)}>"

@@ -1,0 +1,88 @@
+"""A bounded pool of daemon threads for running checks.
+
+``concurrent.futures.ThreadPoolExecutor`` joins its workers at interpreter exit, so one check
+hung on a dead database would keep a gunicorn worker from exiting. This pool's threads are
+daemons: a hung check costs one thread until it returns, never a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import weakref
+from collections.abc import Callable
+
+__all__ = ["WorkerPool"]
+
+log = logging.getLogger("flask_status")
+
+_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for pool in list(_pools):
+        pool._reset()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class WorkerPool:
+    """Runs submitted callables on at most ``max_workers`` daemon threads, started on demand.
+
+    Thread-safety: ``submit`` may be called from any thread. ``_lock`` guards the thread
+    count and the idle count; the queue has its own lock. After ``fork()`` the child gets an
+    empty pool (the parent's threads do not exist there) with fresh locks.
+
+    >>> pool = WorkerPool(2, name="demo")
+    >>> done = threading.Event()
+    >>> pool.submit(done.set)
+    >>> done.wait(1)
+    True
+    """
+
+    def __init__(self, max_workers: int, *, name: str = "flask-status") -> None:
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
+        self.max_workers = max_workers
+        self.name = name
+        self._reset()
+        _pools.add(self)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._threads = 0
+        self._idle = 0
+
+    @property
+    def threads(self) -> int:
+        """How many worker threads exist now (never more than ``max_workers``)."""
+        return self._threads
+
+    def submit(self, task: Callable[[], None]) -> None:
+        """Queue ``task``; start a thread for it if none is idle and the bound allows."""
+        with self._lock:
+            start = self._idle == 0 and self._threads < self.max_workers
+            if start:
+                self._threads += 1
+            else:
+                self._idle -= 1 if self._idle else 0
+        self._queue.put(task)
+        if start:
+            thread = threading.Thread(target=self._work, name=f"{self.name}-{self._threads}", daemon=True)
+            thread.start()
+
+    def _work(self) -> None:
+        tasks = self._queue
+        while True:
+            task = tasks.get()
+            try:
+                task()
+            except BaseException:  # a worker must outlive any task
+                log.exception("flask-status: a task raised in the worker pool")
+            with self._lock:
+                self._idle += 1

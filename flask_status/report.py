@@ -1,0 +1,178 @@
+"""Turning results into a route status and a body: plain JSON or IETF health+json.
+
+Pure functions of their inputs: no Flask, no threads, no clock. A view, the CLI and tests
+all render through here, so a route reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from .field import Field, FieldResult, Status
+
+__all__ = [
+    "FORMATS",
+    "Format",
+    "aggregate",
+    "item_status",
+    "render",
+    "render_health",
+    "render_plain",
+    "rfc3339",
+]
+
+Format = Literal["json", "health+json"]
+FORMATS: tuple[Format, ...] = ("json", "health+json")
+
+MIMETYPES: dict[Format, str] = {"json": "application/json", "health+json": "application/health+json"}
+
+_PLAIN_WORDS: dict[Status, str] = {"pass": "OK", "warn": "WARN", "fail": "FAIL"}
+
+
+def item_status(field: Field, result: FieldResult) -> Status:
+    """What ``result`` counts for in its route: a non-critical failure only warns.
+
+    >>> item_status(Field("cache", lambda: 1, critical=False), FieldResult("cache", "fail"))
+    'warn'
+    """
+    if result.status == "fail" and not field.critical:
+        return "warn"
+    return result.status
+
+
+def aggregate(fields: Sequence[Field], results: Sequence[FieldResult]) -> Status:
+    """A route's status: ``fail`` if a critical item fails, else ``warn`` if any item warns or
+    a non-critical one fails, else ``pass``.
+
+    >>> aggregate([Field("db", lambda: 1)], [FieldResult("db", "pass")])
+    'pass'
+    """
+    status: Status = "pass"
+    for field, result in zip(fields, results, strict=True):
+        verdict = item_status(field, result)
+        if verdict == "fail":
+            return "fail"
+        if verdict == "warn":
+            status = "warn"
+    return status
+
+
+def rfc3339(epoch: float) -> str:
+    """``epoch`` seconds as an RFC 3339 UTC timestamp: ``2026-11-25T10:00:00.123Z``."""
+    moment = _dt.datetime.fromtimestamp(epoch, _dt.timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _plain_item(result: FieldResult) -> Any:
+    if result.error is not None:
+        return {"status": "fail", "error": result.error}
+    if result.message is not None or result.observed is not None or result.unit is not None:
+        item: dict[str, Any] = {"status": result.status}
+        if result.message is not None:
+            item["message"] = result.message
+        if result.observed is not None:
+            item["observed"] = result.observed
+        if result.unit is not None:
+            item["unit"] = result.unit
+        return item
+    if result.value is None and result.status != "pass":
+        return {"status": result.status}
+    return result.value
+
+
+def render_plain(
+    message: Mapping[str, Any],
+    fields: Sequence[Field],
+    results: Sequence[FieldResult],
+    status: Status,
+    *,
+    details: bool,
+) -> dict[str, Any]:
+    """The seed-compatible body: the message's keys, then one key per field or check.
+
+    A route that does not pass says so in ``status`` (``"WARN"`` / ``"FAIL"``), so a failing
+    route never answers ``{"status": "OK"}``. Without details only the message and status show.
+
+    >>> render_plain({"status": "OK"}, [], [], "pass", details=True)
+    {'status': 'OK'}
+    """
+    body = dict(message)
+    if status != "pass":
+        body["status"] = _PLAIN_WORDS[status]
+    if details:
+        for field, result in zip(fields, results, strict=True):
+            body[field.name] = _plain_item(result)
+    return body
+
+
+def _health_check(field: Field, result: FieldResult, *, details: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"status": result.status}
+    if field.component_id is not None:
+        entry["componentId"] = field.component_id
+    if field.component_type is not None:
+        entry["componentType"] = field.component_type
+    if result.observed is not None:
+        entry["observedValue"] = result.observed
+    elif field.kind == "field" and result.error is None:
+        entry["observedValue"] = result.value
+    if result.unit is not None:
+        entry["observedUnit"] = result.unit
+    if not field.critical:
+        entry["critical"] = False
+    if result.time:
+        entry["time"] = rfc3339(result.time)
+    if details and result.status != "pass":
+        output = result.error or result.message
+        if output:
+            entry["output"] = output
+    elif result.message is not None and result.status == "pass":
+        entry["output"] = result.message
+    return entry
+
+
+def render_health(
+    message: Mapping[str, Any],
+    fields: Sequence[Field],
+    results: Sequence[FieldResult],
+    status: Status,
+    *,
+    details: bool,
+) -> dict[str, Any]:
+    """A body in the IETF "Health Check Response Format for HTTP APIs" draft.
+
+    Top level: ``status`` (pass/warn/fail), then the message's keys (``version``,
+    ``releaseId``, ``serviceId``, ``description``... as given; its own ``status`` key is
+    replaced), constant fields, and ``checks`` with one entry per callable field or check.
+
+    >>> render_health({"status": "OK", "version": "2"}, [], [], "pass", details=True)
+    {'status': 'pass', 'version': '2'}
+    """
+    body: dict[str, Any] = {"status": status}
+    body.update((k, v) for k, v in message.items() if k != "status")
+    if not details:
+        return body
+    checks: dict[str, list[dict[str, Any]]] = {}
+    for field, result in zip(fields, results, strict=True):
+        if field.func is None:
+            body[field.name] = field.value
+        else:
+            checks[field.name] = [_health_check(field, result, details=details)]
+    if checks:
+        body["checks"] = checks
+    return body
+
+
+def render(
+    fmt: Format,
+    message: Mapping[str, Any],
+    fields: Sequence[Field],
+    results: Sequence[FieldResult],
+    status: Status,
+    *,
+    details: bool,
+) -> dict[str, Any]:
+    """The body of ``fmt`` for these results (``"json"`` or ``"health+json"``)."""
+    renderer = render_health if fmt == "health+json" else render_plain
+    return renderer(message, fields, results, status, details=details)
