@@ -163,8 +163,11 @@ class StatusState:
 
     def render(self, route: StatusRoute, fmt: Format, details: bool) -> _Rendered:
         """Evaluate and render ``route`` now, remembering the body while it stays fresh."""
-        version, generation = route.version, self.store.generation
+        version = route.version
         report = self.evaluate(route)
+        # Read after evaluating, so this evaluation's own writes do not void its body at once;
+        # a concurrent write it missed can only replace a result that is still fresh.
+        generation = self.store.generation
         codes = route.status_codes
         code = codes.get(report.status) or self.settings.http_codes[report.status]
         rendered = _Rendered(
