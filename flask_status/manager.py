@@ -6,10 +6,12 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
-from flask import Flask, current_app
+from flask import Blueprint, Flask, current_app
+from flask.blueprints import BlueprintSetupState
 
+from .cli import status_command
 from .config import DEFAULTS, resolve_settings
 from .report import Format
 from .route import Authenticator, StatusRoute, normalize_url
@@ -77,7 +79,9 @@ class StatusManager:
         # Validate the overrides now, against the defaults, so a bad one fails at construction.
         resolve_settings(DEFAULTS, self._overrides)
         self._routes: dict[str, StatusRoute] = {}
-        self._apps: weakref.WeakSet[Flask] = weakref.WeakSet()
+        # The apps this manager is on, and how to add a route to each (directly or through a
+        # blueprint); weak, so a manager never keeps a discarded app alive.
+        self._mounts: weakref.WeakKeyDictionary[Flask, _Mount] = weakref.WeakKeyDictionary()
         if app is not None:
             self.init_app(app)
 
@@ -86,13 +90,25 @@ class StatusManager:
         """A read-only mapping of route name to :class:`StatusRoute`, in registration order."""
         return MappingProxyType(self._routes)
 
-    def init_app(self, app: Flask) -> None:
+    def init_app(self, app: Flask | Blueprint) -> None:
         """Register on ``app``: set config defaults, create its state, mount every route.
 
-        Raises ``RuntimeError`` when a manager of the same name is already on ``app``.
+        ``app`` may also be a :class:`~flask.Blueprint`: the routes are then mounted on every
+        app the blueprint is registered on, under its ``url_prefix``, with endpoints
+        ``f"{blueprint.name}.{manager.name}_{route}"``. Raises ``RuntimeError`` when a manager
+        of the same name is already on the app.
         """
+        if isinstance(app, Blueprint):
+            app.record(self._register_blueprint)
+            return
         if not isinstance(app, Flask):
-            raise TypeError(f"init_app needs a Flask app, got {app!r}")
+            raise TypeError(f"init_app needs a Flask app or Blueprint, got {app!r}")
+        self._register(app, _AppMount(app, self.url_prefix))
+
+    def _register_blueprint(self, setup: BlueprintSetupState) -> None:
+        self._register(cast(Flask, setup.app), _BlueprintMount(setup, self.url_prefix))
+
+    def _register(self, app: Flask, mount: _Mount) -> None:
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, dict(value) if isinstance(value, Mapping) else value)
         registry: dict[str, StatusState] = app.extensions.setdefault(EXTENSION_KEY, {})
@@ -104,9 +120,11 @@ class StatusManager:
         settings = resolve_settings(app.config, self._overrides)
         state = StatusState(self, app, settings, self.clock)
         for route in self._routes.values():
-            self._mount(app, state, route)
+            self._mount(app, state, mount, route)
         registry[self.name] = state
-        self._apps.add(app)
+        self._mounts[app] = mount
+        if "status" not in app.cli.commands:
+            app.cli.add_command(status_command)
 
     def state(self, app: Flask | None = None) -> StatusState:
         """This manager's :class:`StatusState` on ``app`` (default: the current app)."""
@@ -151,12 +169,11 @@ class StatusManager:
         for other in self._routes.values():
             if other.url == route.url:
                 raise ValueError(f"url {route.url!r} is already used by route {other.name!r}")
-        apps = list(self._apps)
-        states = [self.state(app) for app in apps]
-        for app in apps:
-            self._check_url_free(app, route)
-        for app, state in zip(apps, states, strict=True):
-            self._mount(app, state, route)
+        targets = [(app, self.state(app), mount) for app, mount in list(self._mounts.items())]
+        for app, _, mount in targets:
+            _check_url_free(app, mount.rule(route.url))
+        for app, state, mount in targets:
+            self._mount(app, state, mount, route)
         self._routes[name] = route
         return route
 
@@ -164,28 +181,12 @@ class StatusManager:
         """The Flask endpoint of a route, for ``url_for``: ``f"{manager.name}_{route_name}"``."""
         return f"{self.name}_{route_name}"
 
-    def url(self, route: StatusRoute) -> str:
-        """The URL a route is mounted at, with this manager's ``url_prefix``."""
-        if self.url_prefix and route.url == "/":
-            return self.url_prefix
-        return self.url_prefix + route.url
-
-    def _check_url_free(self, app: Flask, route: StatusRoute) -> None:
-        url = self.url(route)
-        for rule in app.url_map.iter_rules():
-            if rule.rule == url and "GET" in (rule.methods or ()):
-                raise ValueError(f"url {url!r} is already routed on app {app.name!r} (endpoint {rule.endpoint!r})")
-
-    def _mount(self, app: Flask, state: StatusState, route: StatusRoute) -> None:
-        self._check_url_free(app, route)
+    def _mount(self, app: Flask, state: StatusState, mount: _Mount, route: StatusRoute) -> None:
+        rule = mount.rule(route.url)
+        _check_url_free(app, rule)
         endpoint = self.endpoint(route.name)
-        app.add_url_rule(
-            self.url(route),
-            endpoint=endpoint,
-            view_func=state.view(route, endpoint),
-            methods=["GET"],
-            provide_automatic_options=False,
-        )
+        mount.add(route.url, endpoint, state.view(route, endpoint))
+        state.urls[route.name] = rule
 
     def evaluate(self, route_name: str, app: Flask | None = None) -> RouteReport:
         """Evaluate a route's fields and checks now, without a request or its authenticator.
@@ -205,3 +206,55 @@ class StatusManager:
 
     def __repr__(self) -> str:
         return f"<StatusManager {self.name!r} routes={list(self._routes)}>"
+
+
+def _check_url_free(app: Flask, rule: str) -> None:
+    for existing in app.url_map.iter_rules():
+        if existing.rule == rule and "GET" in (existing.methods or ()):
+            raise ValueError(f"url {rule!r} is already routed on app {app.name!r} (endpoint {existing.endpoint!r})")
+
+
+class _Mount:
+    """How routes reach one app: the final URL rule of a route's URL, and adding its view."""
+
+    def rule(self, url: str) -> str:
+        raise NotImplementedError
+
+    def add(self, url: str, endpoint: str, view: Callable[..., Any]) -> None:
+        raise NotImplementedError
+
+
+class _AppMount(_Mount):
+    def __init__(self, app: Flask, prefix: str) -> None:
+        self.app = weakref.ref(app)
+        self.prefix = prefix
+
+    def rule(self, url: str) -> str:
+        return _join(self.prefix, url)
+
+    def add(self, url: str, endpoint: str, view: Callable[..., Any]) -> None:
+        app = self.app()
+        if app is not None:
+            app.add_url_rule(self.rule(url), endpoint, view, methods=["GET"], provide_automatic_options=False)
+
+
+class _BlueprintMount(_Mount):
+    def __init__(self, setup: BlueprintSetupState, prefix: str) -> None:
+        self.setup = setup
+        self.prefix = prefix
+
+    def rule(self, url: str) -> str:
+        return _join(self.setup.url_prefix or "", _join(self.prefix, url))
+
+    def add(self, url: str, endpoint: str, view: Callable[..., Any]) -> None:
+        # BlueprintSetupState adds the blueprint's url_prefix and names the endpoint "<bp>.<endpoint>".
+        self.setup.add_url_rule(
+            _join(self.prefix, url), endpoint, view, methods=["GET"], provide_automatic_options=False
+        )
+
+
+def _join(prefix: str, url: str) -> str:
+    if not prefix:
+        return url
+    prefix = prefix.rstrip("/")
+    return prefix if url == "/" else prefix + url

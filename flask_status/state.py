@@ -103,6 +103,8 @@ class StatusState:
         self._rendered: dict[tuple[str, str, bool], _Rendered] = {}
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str], Status] = {}
+        #: The URL rule each route is mounted at on this app (prefixes included).
+        self.urls: dict[str, str] = {}
 
     # -- evaluation, with or without a request ------------------------------------------------
 

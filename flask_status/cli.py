@@ -1,0 +1,116 @@
+"""``flask status``: evaluate the status routes inside the app, for container health checks.
+
+Runs every field and check of the chosen routes through the same runner the views use (with
+its caching, single flight and timeouts), without an HTTP server and without authenticators,
+prints a table or a JSON body, and exits 0 when no route fails, 1 when one does. This is what a
+Dockerfile ``HEALTHCHECK`` or a Kubernetes ``exec`` probe runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from .report import FORMATS, Format
+from .state import RouteReport, StatusState
+
+__all__ = ["status_command"]
+
+_COLUMNS = ("NAME", "KIND", "STATUS", "DURATION", "AGE", "VALUE / ERROR")
+
+
+def _states() -> dict[str, StatusState]:
+    registry: dict[str, StatusState] = current_app.extensions.get("flask-status", {})
+    if not registry:
+        raise click.UsageError("this app has no flask-status manager: create StatusManager(app) first")
+    return registry
+
+
+def _select(route: str | None) -> list[tuple[StatusState, str]]:
+    """The (state, route name) pairs to evaluate: all of them, or the one ``--route`` names."""
+    chosen = [(state, name) for state in _states().values() for name in state.manager.routes]
+    if route is None:
+        return chosen
+    manager_name, _, route_name = route.rpartition(":")
+    matches = [
+        (state, name)
+        for state, name in chosen
+        if name == route_name and (not manager_name or state.manager.name == manager_name)
+    ]
+    if not matches:
+        known = ", ".join(f"{s.manager.name}:{n}" for s, n in chosen) or "none"
+        raise click.BadParameter(f"no route named {route!r}; routes: {known}", param_hint="--route")
+    if len(matches) > 1:
+        names = ", ".join(f"{s.manager.name}:{n}" for s, n in matches)
+        raise click.BadParameter(f"{route!r} is ambiguous; say which: {names}", param_hint="--route")
+    return matches
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
+
+
+def _table(state: StatusState, report: RouteReport) -> str:
+    route = report.route
+    url = state.urls.get(route.name, route.url)
+    lines = [f"{state.manager.name}:{route.name}  {url}  {report.status.upper()}"]
+    now = state.clock()
+    rows: list[tuple[str, ...]] = []
+    for field, result in zip(report.fields, report.results, strict=True):
+        if field.func is None:
+            duration = age = "-"
+        else:
+            duration = f"{result.duration * 1000:.0f} ms"
+            age = f"{max(now - result.observed_at, 0.0):.0f} s"
+        shown = result.error or result.message
+        if shown is None:
+            shown = json.dumps(result.observed if result.observed is not None else result.value, ensure_ascii=False)
+        status = result.status if field.critical or result.status != "fail" else "fail (non-critical)"
+        rows.append((field.name, field.kind, status, duration, age, shown))
+    if not rows:
+        lines.append("  (no fields or checks)")
+        return "\n".join(lines)
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(_COLUMNS[:-1])]
+    room = max(shutil.get_terminal_size((100, 20)).columns - sum(widths) - 2 * len(widths) - 2, 20)
+    header = [c.ljust(w) for c, w in zip(_COLUMNS, widths, strict=False)] + [_COLUMNS[-1]]
+    lines.append("  " + "  ".join(header))
+    for row in rows:
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)] + [_shorten(row[-1], room)]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+@click.command("status")
+@click.option("--route", "route", metavar="NAME", help="Evaluate one route: NAME or MANAGER:NAME.")
+@click.option("--json", "as_json", is_flag=True, help="Print the route's JSON body instead of a table.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Body format for --json (default: each route's own). Implies --json.",
+)
+@with_appcontext
+def status_command(route: str | None, as_json: bool, fmt: Format | None) -> None:
+    """Evaluate the status routes; exit 0 on pass or warn, 1 on fail."""
+    selected = _select(route)
+    failed = False
+    bodies: dict[str, Any] = {}
+    for state, name in selected:
+        route_obj = state.manager.routes[name]
+        report = state.evaluate(route_obj)
+        failed = failed or report.status == "fail"
+        if as_json or fmt is not None:
+            body_format: Format = fmt or route_obj.format or state.settings.default_format
+            bodies[f"{state.manager.name}:{name}"] = report.body(body_format, details=True)
+        else:
+            click.echo(_table(state, report))
+    if bodies:
+        shown = next(iter(bodies.values())) if len(bodies) == 1 else bodies
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+    raise SystemExit(1 if failed else 0)
