@@ -10,6 +10,7 @@ it was observed. Everything downstream (JSON bodies, health+json, the CLI) reads
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import math
 import re
@@ -240,6 +241,11 @@ class Field:
             self.func: Callable[[], Any] | None = value
             self.value: Any = None
             self.is_async = _is_async(value)
+            if self.is_async and importlib.util.find_spec("asgiref") is None:
+                raise RuntimeError(
+                    f"{kind} {name!r} is an async function: install the async extra, "
+                    "pip install 'flask-status[async]' (Flask runs coroutines with asgiref)"
+                )
             # Keyed by name *and* callable identity: the same check registered under the same
             # name on two routes shares one cache entry; two different callables never do.
             self.key = f"{name}#{id(value):x}"
