@@ -10,6 +10,7 @@
 200
 """
 
+from .auth import all_of, any_of, basic_auth, bearer_token, ip_allowlist
 from .cache import MemoryStore, ResultStore
 from .compat import FlaskStatus
 from .field import CheckResult, Field, FieldResult, Status
@@ -34,4 +35,9 @@ __all__ = [
     "StatusRoute",
     "StatusState",
     "__version__",
+    "all_of",
+    "any_of",
+    "basic_auth",
+    "bearer_token",
+    "ip_allowlist",
 ]

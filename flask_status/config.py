@@ -36,6 +36,11 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "STATUS_HTTP_CODES": {"pass": 200, "warn": 200, "fail": 503},
         # Results kept in the in-process cache, per manager and app.
         "STATUS_CACHE_SIZE": 1024,
+        # Accepted bearer tokens of flask_status.auth.bearer_token(): a str ("a, b") or a list.
+        # None: no token is accepted until one is configured (the authenticator fails closed).
+        "STATUS_TOKENS": None,
+        # Users of flask_status.auth.basic_auth(): {"username": "password"}; None: nobody.
+        "STATUS_BASIC_AUTH": None,
     }
 )
 
@@ -77,7 +82,7 @@ def resolve_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) ->
     if fmt not in FORMATS:
         raise ValueError(f"STATUS_DEFAULT_FORMAT must be one of {FORMATS}, got {fmt!r}")
     codes = dict(DEFAULTS["STATUS_HTTP_CODES"])
-    codes.update(validate_status_codes(get("STATUS_HTTP_CODES")))
+    codes.update(validate_status_codes(get("STATUS_HTTP_CODES"), "STATUS_HTTP_CODES"))
     return Settings(
         runner=RunnerSettings(
             default_ttl=default_ttl, default_timeout=timeout, failure_ttl=failure_ttl, max_workers=workers

@@ -72,16 +72,20 @@ def normalize_message(message: object) -> dict[str, Any]:
     raise TypeError(f"message must be a dict or a str, not {type(message).__name__}: {message!r}")
 
 
-def validate_status_codes(codes: object) -> dict[str, int]:
-    """Check a ``{"pass": 200, "warn": 200, "fail": 503}``-style mapping (any subset)."""
+def validate_status_codes(codes: object, what: str = "status_codes") -> dict[str, int]:
+    """Check a ``{"pass": 200, "warn": 200, "fail": 503}``-style mapping (any subset).
+
+    >>> validate_status_codes({"warn": 429})
+    {'warn': 429}
+    """
     if not isinstance(codes, Mapping):
-        raise TypeError(f"status_codes must be a mapping of status to HTTP code, got {codes!r}")
+        raise TypeError(f"{what} must be a mapping of status to HTTP code, got {codes!r}")
     checked: dict[str, int] = {}
     for status, code in codes.items():
         if status not in ("pass", "warn", "fail"):
-            raise ValueError(f"status_codes keys must be 'pass', 'warn' or 'fail', got {status!r}")
+            raise ValueError(f"{what} keys must be 'pass', 'warn' or 'fail', got {status!r}")
         if isinstance(code, bool) or not isinstance(code, int) or not 200 <= code <= 599:
-            raise ValueError(f"status_codes[{status!r}] must be an HTTP status from 200 to 599, got {code!r}")
+            raise ValueError(f"{what}[{status!r}] must be an HTTP status from 200 to 599, got {code!r}")
         checked[status] = code
     return checked
 

@@ -1,0 +1,550 @@
+"""Ready-made authenticators for status routes: bearer tokens, HTTP Basic, IP allowlists.
+
+Each factory returns a Flask view decorator. Pass it as a route's ``authenticator``, or put it
+on any Flask view::
+
+    details = status.add_route("details", "/health/details", authenticator=bearer_token(env="STATUS_TOKEN"))
+
+A denial says nothing about the route behind it: 401 ``{"status": "unauthorized"}`` with a
+``WWW-Authenticate`` challenge (missing or wrong credentials), or 403 ``{"status": "forbidden"}``
+(an address outside the allowlist). It is raised as :class:`~werkzeug.exceptions.Unauthorized` or
+:class:`~werkzeug.exceptions.Forbidden` carrying that JSON response, so the view never runs, no
+check is evaluated, and an app's own ``errorhandler(401)`` / ``errorhandler(403)`` still applies.
+
+Secrets are compared in constant time: the SHA-256 digest of what the client sent is compared
+with :func:`hmac.compare_digest` against the digest of *every* accepted secret, so neither the
+length of a secret nor which one matched shows in the timing. An authenticator with no secret
+configured at request time denies every request (it fails closed) and logs a warning once.
+
+Thread-safety: the decorators hold only immutable data built at decoration time (tuples of
+digests, frozen :mod:`ipaddress` networks). Values from ``app.config`` and the environment are read
+afresh on every request and never stored. The only mutable state is the "warned already" flag
+of each authenticator, guarded by a lock. One authenticator may be shared by any number of
+routes, apps and request threads.
+
+>>> from flask import Flask
+>>> from flask_status import StatusManager
+>>> app = Flask(__name__)
+>>> status = StatusManager(app)
+>>> details = status.add_route("details", "/health/details", authenticator=bearer_token("s3cret"))
+>>> client = app.test_client()
+>>> client.get("/health/details").get_json()
+{'status': 'unauthorized'}
+>>> client.get("/health/details", headers={"Authorization": "Bearer s3cret"}).get_json()
+{'status': 'OK'}
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
+from typing import Any, NoReturn, TypeVar, cast
+
+from flask import Response, current_app, request
+from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
+
+from .route import Authenticator
+
+__all__ = ["all_of", "any_of", "basic_auth", "bearer_token", "ip_allowlist"]
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_UNAUTHORIZED_BODY = json.dumps({"status": "unauthorized"}).encode()
+_FORBIDDEN_BODY = json.dumps({"status": "forbidden"}).encode()
+
+# A bearer token: visible ASCII without commas (RFC 6750's b64token is a subset), so that a
+# list of tokens can be written as one string, "old-token, new-token", in config or environment.
+_TOKEN_RE = re.compile(r"[\x21-\x2b\x2d-\x7e]+")
+_SEPARATORS_RE = re.compile(r"[\s,]+")
+_REALM_RE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")  # printable ASCII but '"' and '\'
+
+
+# -- denials ----------------------------------------------------------------------------------
+
+
+def _unauthorized(challenge: str) -> NoReturn:
+    response = current_app.response_class(
+        _UNAUTHORIZED_BODY,
+        status=401,
+        mimetype="application/json",
+        headers=[("WWW-Authenticate", challenge), ("Cache-Control", "no-store")],
+    )
+    raise Unauthorized(response=response)
+
+
+def _forbidden() -> NoReturn:
+    response = current_app.response_class(
+        _FORBIDDEN_BODY, status=403, mimetype="application/json", headers=[("Cache-Control", "no-store")]
+    )
+    raise Forbidden(response=response)
+
+
+class _WarnOnce:
+    """Log a warning the first time only (per authenticator), from any thread."""
+
+    __slots__ = ("_done", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = False
+
+    def __call__(self, message: str, *args: object) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        log.warning(message, *args)
+
+
+def _decorator(check: Callable[[], None]) -> Callable[[F], F]:
+    """A view decorator that runs ``check`` (which raises to deny) before the view."""
+
+    def decorate(view: F) -> F:
+        if not callable(view):
+            raise TypeError(f"an authenticator decorates a view function, got {view!r}")
+
+        @functools.wraps(view)
+        def authenticated(*args: Any, **kwargs: Any) -> Any:
+            check()
+            return view(*args, **kwargs)
+
+        return cast(F, authenticated)
+
+    return decorate
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+
+
+def _digest(secret: bytes) -> bytes:
+    return hashlib.sha256(secret).digest()
+
+
+def _check_realm(realm: object) -> str:
+    if not isinstance(realm, str):
+        raise TypeError(f"realm must be a str, not {type(realm).__name__}")
+    if not _REALM_RE.fullmatch(realm):
+        raise ValueError(f"realm must be non-empty printable ASCII without '\"' or '\\', got {realm!r}")
+    return realm
+
+
+def _check_config_key(config_key: object) -> str | None:
+    if config_key is not None and (not isinstance(config_key, str) or not config_key):
+        raise TypeError(f"config_key must be a non-empty str or None, got {config_key!r}")
+    return config_key
+
+
+def _credentials(scheme: str) -> str | None:
+    """The credentials of this request's ``Authorization`` header if it uses ``scheme``."""
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    given, _, credentials = header.strip().partition(" ")
+    if given.lower() != scheme:
+        return None
+    return credentials.strip() or None
+
+
+# -- bearer tokens ----------------------------------------------------------------------------
+
+
+def _check_token(token: object, what: str) -> bytes:
+    """``token`` as bytes, or an error naming ``what`` (never the token: it is a secret)."""
+    if not isinstance(token, str):
+        raise TypeError(f"{what} must be a str, not {type(token).__name__}")
+    if not token:
+        raise ValueError(f"{what} is empty")
+    if not _TOKEN_RE.fullmatch(token):
+        raise ValueError(
+            f"{what} must be visible ASCII without spaces or commas (secrets.token_urlsafe() makes good tokens)"
+        )
+    return token.encode("ascii")
+
+
+def _split_tokens(value: str) -> list[str]:
+    return [piece for piece in _SEPARATORS_RE.split(value) if piece]
+
+
+def _configured_tokens(value: object, source: str) -> Iterable[bytes]:
+    """Tokens from a config value or environment variable: a str (comma/space separated) or a list."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        pieces: list[object] = list(_split_tokens(value))
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        pieces = list(value)
+    else:
+        raise TypeError(f"{source} must be a str or a list of str, not {type(value).__name__}")
+    return [_check_token(piece, f"token #{i} of {source}") for i, piece in enumerate(pieces, 1)]
+
+
+def bearer_token(
+    *tokens: str,
+    config_key: str | None = "STATUS_TOKENS",
+    env: str | None = None,
+    realm: str = "status",
+) -> Callable[[F], F]:
+    """Require ``Authorization: Bearer <token>`` with one of the accepted tokens.
+
+    Accepted tokens are the union of ``tokens``, ``app.config[config_key]`` and the environment
+    variable named ``env``; the last two are read on every request, and each may be one token,
+    several separated by commas or spaces, or (config) a list of str. Several tokens let you
+    rotate: accept old and new, move clients over, drop the old one. Tokens are visible ASCII
+    without spaces or commas; an empty or non-str token is refused here, with a message that does
+    not repeat it. Pass ``config_key=None`` to ignore the config.
+
+    Missing token: 401 with ``WWW-Authenticate: Bearer realm="status"``. Wrong token: 401 with
+    ``error="invalid_token"`` added to the challenge. No token configured anywhere at request
+    time: every request is denied and a warning is logged once.
+
+    >>> from flask import Flask
+    >>> app = Flask(__name__)
+    >>> app.config["STATUS_TOKENS"] = ["new-token"]
+    >>> @app.get("/private")
+    ... @bearer_token("old-token")
+    ... def private():
+    ...     return {"ok": True}
+    >>> client = app.test_client()
+    >>> client.get("/private").headers["WWW-Authenticate"]
+    'Bearer realm="status"'
+    >>> client.get("/private", headers={"Authorization": "Bearer new-token"}).status_code
+    200
+    >>> client.get("/private", headers={"Authorization": "Bearer old-token"}).status_code
+    200
+    >>> client.get("/private", headers={"Authorization": "Bearer wrong"}).status_code
+    401
+    """
+    static = tuple(_digest(_check_token(token, f"bearer_token: token #{i}")) for i, token in enumerate(tokens, 1))
+    config_key = _check_config_key(config_key)
+    if env is not None and (not isinstance(env, str) or not env):
+        raise TypeError(f"env must be the name of an environment variable or None, got {env!r}")
+    if not static and config_key is None and env is None:
+        raise ValueError("bearer_token needs tokens: pass some, or a config_key or env to read them from")
+    challenge = f'Bearer realm="{_check_realm(realm)}"'
+    invalid = f'{challenge}, error="invalid_token"'
+    places = (("arguments", bool(static)), (f"app.config[{config_key!r}]", config_key), (f"${env}", env))
+    sources = ", ".join(place for place, used in places if used)
+    warn = _WarnOnce()
+
+    def accepted() -> list[bytes]:
+        digests = list(static)
+        if config_key is not None:
+            source = f"app.config[{config_key!r}]"
+            digests.extend(_digest(t) for t in _configured_tokens(current_app.config.get(config_key), source))
+        if env is not None:
+            digests.extend(_digest(t) for t in _configured_tokens(os.environ.get(env), f"environment variable {env}"))
+        return digests
+
+    def check() -> None:
+        digests = accepted()
+        if not digests:
+            warn("flask-status: bearer_token has no token configured (%s): denying every request", sources)
+            _unauthorized(challenge)
+        presented = _credentials("bearer")
+        if presented is None:
+            _unauthorized(challenge)
+        given = _digest(presented.encode("utf-8", "surrogatepass"))
+        matched = False
+        for digest in digests:  # every one, whatever matched: the timing tells nothing
+            matched |= hmac.compare_digest(given, digest)
+        if not matched:
+            _unauthorized(invalid)
+
+    return _decorator(check)
+
+
+# -- HTTP Basic -------------------------------------------------------------------------------
+
+
+def _user_digests(users: object, source: str) -> list[tuple[bytes, bytes]]:
+    """(username digest, password digest) pairs; errors name the user, never the password."""
+    if not isinstance(users, Mapping):
+        raise TypeError(f"{source} must be a mapping of username to password, not {type(users).__name__}")
+    pairs: list[tuple[bytes, bytes]] = []
+    for user, password in users.items():
+        if not isinstance(user, str) or not user:
+            raise TypeError(f"{source}: usernames must be non-empty str, got {user!r}")
+        if ":" in user or not user.isprintable():
+            raise ValueError(f"{source}: username {user!r} must be printable and contain no ':'")
+        if not isinstance(password, str):
+            raise TypeError(f"{source}: the password of {user!r} must be a str, not {type(password).__name__}")
+        if not password:
+            raise ValueError(f"{source}: the password of {user!r} is empty")
+        pairs.append((_digest(user.encode("utf-8")), _digest(password.encode("utf-8"))))
+    return pairs
+
+
+def basic_auth(
+    users: Mapping[str, str] | None = None,
+    *,
+    config_key: str | None = "STATUS_BASIC_AUTH",
+    realm: str = "status",
+) -> Callable[[F], F]:
+    """Require HTTP Basic credentials of one of ``users`` (a mapping of username to password).
+
+    Accepted users are ``users`` plus the mapping in ``app.config[config_key]``, read on every
+    request (``config_key=None`` ignores the config). Usernames and passwords are UTF-8; both are
+    compared in constant time against every user, known or not, so the timing does not tell
+    whether a username exists. Missing, malformed or wrong credentials: 401 with
+    ``WWW-Authenticate: Basic realm="status"``. No user configured at request time: every request
+    is denied and a warning is logged once.
+
+    >>> from flask import Flask
+    >>> app = Flask(__name__)
+    >>> @app.get("/private")
+    ... @basic_auth({"ops": "correct horse"})
+    ... def private():
+    ...     return {"ok": True}
+    >>> client = app.test_client()
+    >>> client.get("/private").headers["WWW-Authenticate"]
+    'Basic realm="status"'
+    >>> client.get("/private", auth=("ops", "correct horse")).status_code
+    200
+    >>> client.get("/private", auth=("ops", "wrong")).status_code
+    401
+    """
+    static = tuple(_user_digests(users, "basic_auth users")) if users is not None else ()
+    config_key = _check_config_key(config_key)
+    if not static and config_key is None:
+        raise ValueError("basic_auth needs users: pass a mapping, or a config_key to read them from")
+    challenge = f'Basic realm="{_check_realm(realm)}"'
+    warn = _WarnOnce()
+
+    def accepted() -> list[tuple[bytes, bytes]]:
+        pairs = list(static)
+        if config_key is not None:
+            configured = current_app.config.get(config_key)
+            if configured is not None:
+                pairs.extend(_user_digests(configured, f"app.config[{config_key!r}]"))
+        return pairs
+
+    def check() -> None:
+        pairs = accepted()
+        if not pairs:
+            where = f"arguments or app.config[{config_key!r}]" if config_key else "arguments"
+            warn("flask-status: basic_auth has no user configured (%s): denying every request", where)
+            _unauthorized(challenge)
+        credentials = _credentials("basic")
+        if credentials is None:
+            _unauthorized(challenge)
+        try:
+            decoded = base64.b64decode(credentials, validate=True)
+        except ValueError:  # binascii.Error, or non-ASCII characters
+            _unauthorized(challenge)
+        user, colon, password = decoded.partition(b":")
+        if not colon:
+            _unauthorized(challenge)
+        user_digest, password_digest = _digest(user), _digest(password)
+        matched = False
+        for expected_user, expected_password in pairs:  # every user, both parts: no early exit
+            matched |= hmac.compare_digest(user_digest, expected_user) & hmac.compare_digest(
+                password_digest, expected_password
+            )
+        if not matched:
+            _unauthorized(challenge)
+
+    return _decorator(check)
+
+
+# -- IP allowlist -----------------------------------------------------------------------------
+
+
+def _parse_network(value: object) -> _Network:
+    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        return value
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return ipaddress.ip_network(value)
+    if not isinstance(value, str):
+        raise TypeError(f"ip_allowlist: {value!r} is not an IP address or network: give a str like '10.0.0.0/8'")
+    try:
+        return ipaddress.ip_network(value)
+    except ValueError as exc:
+        try:
+            meant = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"ip_allowlist: {value!r} is not an IP address or network ({exc})") from None
+        raise ValueError(f"ip_allowlist: {value!r} has host bits set; did you mean {str(meant)!r}?") from None
+
+
+def _remote_address() -> _Address | None:
+    remote = request.remote_addr
+    if not remote:
+        return None
+    try:
+        return ipaddress.ip_address(remote)
+    except ValueError:  # a unix socket, or something a server made up
+        return None
+
+
+def ip_allowlist(
+    *networks: str | ipaddress.IPv4Network | ipaddress.IPv6Network | ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> Callable[[F], F]:
+    """Allow only clients whose address is one of ``networks`` (addresses or CIDR networks).
+
+    Networks are checked here: a bad one is a ``ValueError`` naming it. The client's address is
+    ``request.remote_addr``, the peer of the connection, and ``X-Forwarded-For`` is never read:
+    behind a reverse proxy, tell the app how many proxies to trust with werkzeug's
+    :class:`~werkzeug.middleware.proxy_fix.ProxyFix`, which rewrites ``remote_addr``. An
+    IPv4-mapped IPv6 address (``::ffff:10.0.0.1``) matches IPv4 networks too. Any other client,
+    or one without an IP address: 403 ``{"status": "forbidden"}``.
+
+    >>> from flask import Flask
+    >>> app = Flask(__name__)
+    >>> @app.get("/private")
+    ... @ip_allowlist("127.0.0.1", "10.0.0.0/8", "fd00::/8")
+    ... def private():
+    ...     return {"ok": True}
+    >>> client = app.test_client()
+    >>> client.get("/private", environ_overrides={"REMOTE_ADDR": "10.1.2.3"}).status_code
+    200
+    >>> client.get("/private", environ_overrides={"REMOTE_ADDR": "203.0.113.9"}).status_code
+    403
+    """
+    allowed = tuple(_parse_network(network) for network in networks)
+    if not allowed:
+        raise ValueError("ip_allowlist needs at least one address or network")
+
+    def check() -> None:
+        address = _remote_address()
+        if address is None:
+            _forbidden()
+        candidates: tuple[_Address, ...] = (address,)
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            candidates = (address, address.ipv4_mapped)
+        if not any(candidate in network for candidate in candidates for network in allowed):
+            _forbidden()
+
+    return _decorator(check)
+
+
+# -- combinations -----------------------------------------------------------------------------
+
+
+def _check_authenticators(authenticators: tuple[object, ...], name: str) -> None:
+    if not authenticators:
+        raise ValueError(f"{name} needs at least one authenticator")
+    for authenticator in authenticators:
+        if not callable(authenticator):
+            raise TypeError(f"{name}: {authenticator!r} is not an authenticator (a view decorator)")
+
+
+def _apply(authenticator: Authenticator, view: Callable[..., Any]) -> Callable[..., Any]:
+    decorated = authenticator(view)
+    if not callable(decorated):
+        raise TypeError(f"authenticator {authenticator!r} returned {decorated!r}, not a view function")
+    return decorated
+
+
+def _status_code(denial: HTTPException | Response) -> int | None:
+    return denial.code if isinstance(denial, HTTPException) else denial.status_code
+
+
+def any_of(*authenticators: Authenticator) -> Callable[[F], F]:
+    """Let a request through when any one of ``authenticators`` would, tried in order.
+
+    For example a token from anywhere, or no token from the internal network. When every one
+    denies, the answer is the first 401 denial (its challenge tells the client what to send),
+    else the first denial. The view runs once, inside the authenticator that let it through.
+    Works with any view decorator, not only the ones of this module.
+
+    >>> from flask import Flask
+    >>> app = Flask(__name__)
+    >>> @app.get("/private")
+    ... @any_of(ip_allowlist("10.0.0.0/8"), bearer_token("s3cret"))
+    ... def private():
+    ...     return {"ok": True}
+    >>> client = app.test_client()
+    >>> client.get("/private", environ_overrides={"REMOTE_ADDR": "10.0.0.7"}).status_code
+    200
+    >>> client.get("/private", headers={"Authorization": "Bearer s3cret"}).status_code
+    200
+    >>> client.get("/private").status_code
+    401
+    """
+    _check_authenticators(authenticators, "any_of")
+
+    def decorate(view: F) -> F:
+        # Set while one authenticator is tried: a list the view appends to when it is reached.
+        reached: ContextVar[list[bool] | None] = ContextVar(f"flask_status_any_of_{id(view)}", default=None)
+
+        @functools.wraps(view)
+        def through(*args: Any, **kwargs: Any) -> Any:
+            flag = reached.get()
+            if flag is not None:
+                flag.append(True)
+            return view(*args, **kwargs)
+
+        gates = tuple(_apply(authenticator, through) for authenticator in authenticators)
+
+        @functools.wraps(view)
+        def authenticated(*args: Any, **kwargs: Any) -> Any:
+            denials: list[HTTPException | Response] = []
+            for gate in gates:
+                flag: list[bool] = []
+                token = reached.set(flag)
+                try:
+                    rv = gate(*args, **kwargs)
+                except HTTPException as exc:
+                    if flag:  # raised by the view (or below it), not a denial
+                        raise
+                    denials.append(exc)
+                    continue
+                finally:
+                    reached.reset(token)
+                if flag:
+                    return rv
+                denials.append(current_app.make_response(rv))  # answered without the view: a denial
+            chosen = next((denial for denial in denials if _status_code(denial) == 401), denials[0])
+            if isinstance(chosen, HTTPException):
+                raise chosen
+            return chosen
+
+        return cast(F, authenticated)
+
+    return decorate
+
+
+def all_of(*authenticators: Authenticator) -> Callable[[F], F]:
+    """Let a request through only when every one of ``authenticators`` does, checked in order.
+
+    For example a token, and only from the internal network. The first denial is the answer.
+
+    >>> from flask import Flask
+    >>> app = Flask(__name__)
+    >>> @app.get("/private")
+    ... @all_of(ip_allowlist("10.0.0.0/8"), bearer_token("s3cret"))
+    ... def private():
+    ...     return {"ok": True}
+    >>> client = app.test_client()
+    >>> inside = {"REMOTE_ADDR": "10.0.0.7"}
+    >>> client.get("/private", environ_overrides=inside, headers={"Authorization": "Bearer s3cret"}).status_code
+    200
+    >>> client.get("/private", environ_overrides=inside).status_code
+    401
+    >>> client.get("/private", headers={"Authorization": "Bearer s3cret"}).status_code
+    403
+    """
+    _check_authenticators(authenticators, "all_of")
+
+    def decorate(view: F) -> F:
+        wrapped: Callable[..., Any] = view
+        for authenticator in reversed(authenticators):
+            wrapped = _apply(authenticator, wrapped)
+        return cast(F, wrapped)
+
+    return decorate

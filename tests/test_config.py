@@ -1,0 +1,73 @@
+"""Configuration through app.config: defaults written with setdefault, validated at init_app."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_status import StatusManager
+from flask_status.config import DEFAULTS
+
+
+def test_defaults_are_written_with_setdefault(make_app: Callable[..., Flask]) -> None:
+    app = make_app(STATUS_DEFAULT_TIMEOUT=1.5)
+    StatusManager(app)
+    assert app.config["STATUS_DEFAULT_TIMEOUT"] == 1.5  # the app's own value stays
+    for key, value in DEFAULTS.items():
+        if key != "STATUS_DEFAULT_TIMEOUT":
+            assert app.config[key] == value
+    assert app.config["STATUS_HTTP_CODES"] is not DEFAULTS["STATUS_HTTP_CODES"]  # a copy per app
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("STATUS_DEFAULT_TTL", -1, ValueError),
+        ("STATUS_DEFAULT_TTL", "30", TypeError),
+        ("STATUS_DEFAULT_TIMEOUT", 0, ValueError),
+        ("STATUS_FAILURE_TTL", None, ValueError),
+        ("STATUS_MAX_WORKERS", 0, ValueError),
+        ("STATUS_MAX_WORKERS", 2.5, ValueError),
+        ("STATUS_DEFAULT_FORMAT", "yaml", ValueError),
+        ("STATUS_HTTP_CODES", {"fail": 700}, ValueError),
+        ("STATUS_CACHE_SIZE", 0, ValueError),
+    ],
+)
+def test_bad_config_fails_at_init_app(make_app: Callable[..., Flask], key: str, value: Any, error: type) -> None:
+    app = make_app(**{key: value})
+    with pytest.raises(error, match=key):
+        StatusManager(app)
+
+
+def test_default_timeout_from_config(make_app: Callable[..., Flask], release: threading.Event) -> None:
+    app = make_app(STATUS_DEFAULT_TIMEOUT=0.1)
+    StatusManager(app).add_route("d", "/d").add_field("hang", lambda: release.wait(10))
+    started = time.monotonic()
+    response = app.test_client().get("/d")
+    assert time.monotonic() - started < 1.0
+    assert response.get_json()["hang"]["error"] == "TimeoutError: no result within 0.1 s"
+
+
+def test_max_workers_from_config(make_app: Callable[..., Flask], release: threading.Event) -> None:
+    app = make_app(STATUS_MAX_WORKERS=3, STATUS_DEFAULT_TIMEOUT=0.05)
+    status = StatusManager(app)
+    route = status.add_route("d", "/d")
+    for i in range(6):
+        route.add_field(f"hang{i}", lambda: release.wait(10))
+    app.test_client().get("/d")
+    assert status.state(app).runner.pool.threads == 3
+
+
+def test_each_app_reads_its_own_config(make_app: Callable[..., Flask]) -> None:
+    status = StatusManager()
+    status.add_route("ready", "/ready").add_check("db", lambda: False)
+    strict, lenient = make_app("strict"), make_app("lenient", STATUS_HTTP_CODES={"fail": 200})
+    status.init_app(strict)
+    status.init_app(lenient)
+    assert strict.test_client().get("/ready").status_code == 503
+    assert lenient.test_client().get("/ready").status_code == 200
