@@ -13,17 +13,19 @@
 from .auth import all_of, any_of, basic_auth, bearer_token, ip_allowlist
 from .cache import MemoryStore, ResultStore
 from .compat import FlaskStatus
-from .field import CheckResult, Field, FieldResult, Status
+from .field import CheckOptions, CheckResult, Field, FieldOptions, FieldResult, Status
 from .manager import StatusManager
 from .route import StatusRoute
 from .runner import Runner
-from .state import RouteReport, StatusState
+from .state import RouteReport, StatusEvent, StatusState
 
 __version__ = "2.0.0.dev0"
 
 __all__ = [
+    "CheckOptions",
     "CheckResult",
     "Field",
+    "FieldOptions",
     "FieldResult",
     "FlaskStatus",
     "MemoryStore",
@@ -31,6 +33,7 @@ __all__ = [
     "RouteReport",
     "Runner",
     "Status",
+    "StatusEvent",
     "StatusManager",
     "StatusRoute",
     "StatusState",

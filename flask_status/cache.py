@@ -1,8 +1,8 @@
 """Where results live between requests: one small interface, one in-process implementation.
 
-The runner talks to a :class:`ResultStore` only through ``get`` / ``put`` / ``clear`` and the
-``generation`` counter, so a store shared between processes can replace the in-process one
-without touching anything else. Stores know nothing of Flask, routes or thread pools.
+The runner talks to a :class:`ResultStore` only through ``get`` / ``put`` / ``clear``, so a store
+shared between processes can replace the in-process one without touching anything else.
+Stores know nothing of Flask, routes or thread pools.
 """
 
 from __future__ import annotations
@@ -24,12 +24,9 @@ class ResultStore(Protocol):
     """What the runner needs from a results store.
 
     ``get`` returns the last result put under ``key`` while it is kept, else ``None``;
-    ``put`` keeps ``result`` for ``ttl`` seconds; ``generation`` changes on every ``put`` and
-    ``clear`` so readers can tell cheaply that anything changed. Implementations must be safe
-    to call from many threads at once.
+    ``put`` keeps ``result`` for ``ttl`` seconds. Implementations must be safe to call from
+    many threads at once.
     """
-
-    generation: int
 
     def get(self, key: str) -> FieldResult | None:
         """The result kept under ``key``, or ``None``."""
@@ -59,8 +56,6 @@ class MemoryStore:
 
     Thread-safety: ``TLRUCache`` is not thread-safe, so every access to it holds ``_lock``, a
     plain lock held only for the dictionary operation itself (never while a check runs).
-    ``generation`` is written under the same lock and read without it: a stale read only
-    costs the reader one rebuild.
 
     >>> store = MemoryStore(timer=lambda: 0.0)
     >>> store.put("db#1", FieldResult("db", "pass", value=True), ttl=30)
@@ -73,7 +68,6 @@ class MemoryStore:
             raise ValueError(f"maxsize must be a positive int, got {maxsize!r}")
         self._cache: TLRUCache[str, _Entry] = TLRUCache(maxsize, _time_to_use, timer=timer)
         self._lock = threading.Lock()
-        self.generation = 0
 
     def get(self, key: str) -> FieldResult | None:
         """The result kept under ``key``, or ``None`` once it expired or was evicted."""
@@ -88,13 +82,11 @@ class MemoryStore:
                 self._cache[key] = _Entry(result, ttl)
             else:
                 self._cache.pop(key, None)
-            self.generation += 1
 
     def clear(self) -> None:
         """Forget every result."""
         with self._lock:
             self._cache.clear()
-            self.generation += 1
 
     def reset_after_fork(self) -> None:
         """Give a forked child a fresh lock: the parent's may have been held at fork time."""

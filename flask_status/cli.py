@@ -103,7 +103,7 @@ def status_command(route: str | None, as_json: bool, fmt: Format | None) -> None
     bodies: dict[str, Any] = {}
     for state, name in selected:
         route_obj = state.manager.routes[name]
-        report = state.evaluate(route_obj)
+        report = state.evaluate(route_obj, run_periodic=True)
         failed = failed or report.status == "fail"
         if as_json or fmt is not None:
             body_format: Format = fmt or route_obj.format or state.settings.default_format

@@ -16,13 +16,15 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from .serialize import json_safe
 
 __all__ = [
+    "CheckOptions",
     "CheckResult",
     "Field",
+    "FieldOptions",
     "FieldResult",
     "Status",
     "validate_name",
@@ -172,6 +174,26 @@ class FieldResult:
 FieldKind = Literal["field", "check"]
 
 
+class FieldOptions(TypedDict, total=False):
+    """The options of :meth:`StatusRoute.add_field` and :meth:`StatusRoute.field`."""
+
+    ttl: float | None
+    timeout: float | None
+    failure_ttl: float | None
+    stale: float | None
+    interval: float | None
+    critical: bool
+    fail_after: int
+    recover_after: int
+
+
+class CheckOptions(FieldOptions, total=False):
+    """The options of :meth:`StatusRoute.add_check` and :meth:`StatusRoute.check`."""
+
+    component_type: str | None
+    component_id: str | None
+
+
 class Field:
     """One named item of a status route: a constant, or a callable evaluated on request.
 
@@ -180,13 +202,27 @@ class Field:
     exception fails, a :class:`CheckResult` says exactly what. Fields are immutable
     definitions, shared freely between threads and apps; results live in the runner's store.
 
-    ``ttl=None`` takes the app's ``STATUS_DEFAULT_TTL`` (itself ``None``: run on every
-    request); ``ttl=0`` never caches. ``timeout=None`` takes ``STATUS_DEFAULT_TIMEOUT``.
-    ``failure_ttl`` is how long a failed result is kept (default: the smaller of ``ttl`` and
-    ``STATUS_FAILURE_TTL``), so a dependency that comes back is seen again quickly.
+    Options (all keyword-only, validated here, so misuse fails at registration):
+
+    - ``ttl``: seconds a result stays fresh. ``None`` takes the app's ``STATUS_DEFAULT_TTL``
+      (itself ``None``: run on every request); ``0`` never caches.
+    - ``timeout``: seconds a request waits for a run; ``None`` takes ``STATUS_DEFAULT_TIMEOUT``.
+    - ``failure_ttl``: how long a failed result stays fresh (default: the smaller of ``ttl``
+      and ``STATUS_FAILURE_TTL``), so a dependency that comes back is seen again quickly.
+    - ``stale``: seconds past freshness during which the last result is served at once while
+      one background run refreshes it (needs ``ttl``).
+    - ``interval``: run on a schedule in the background every ``interval`` seconds; requests
+      only read the latest result (excludes ``ttl`` and ``stale``).
+    - ``critical``: ``False`` makes a failure a warning for the route.
+    - ``fail_after``: report ``fail`` only after this many consecutive failed runs (``warn``
+      before that); ``recover_after``: report ``pass`` again only after this many consecutive
+      passing runs. Both default to 1.
+    - ``component_type`` / ``component_id`` (checks): shown in health+json.
 
     >>> Field("version", "2.0.0").constant
     True
+    >>> Field("db", lambda: True, kind="check", ttl=30, stale=300).stale
+    300.0
     """
 
     __slots__ = (
@@ -194,12 +230,16 @@ class Field:
         "component_type",
         "constant_result",
         "critical",
+        "fail_after",
         "failure_ttl",
         "func",
+        "interval",
         "is_async",
         "key",
         "kind",
         "name",
+        "recover_after",
+        "stale",
         "timeout",
         "ttl",
         "value",
@@ -214,7 +254,11 @@ class Field:
         ttl: float | None = None,
         timeout: float | None = None,
         failure_ttl: float | None = None,
+        stale: float | None = None,
+        interval: float | None = None,
         critical: bool = True,
+        fail_after: int = 1,
+        recover_after: int = 1,
         component_type: str | None = None,
         component_id: str | None = None,
     ) -> None:
@@ -223,17 +267,31 @@ class Field:
             raise ValueError(f"{kind} name {name!r} is reserved for the route's own status")
         if kind not in ("field", "check"):
             raise ValueError(f"kind must be 'field' or 'check', got {kind!r}")
+        what = f"{kind} {name!r}"
         if not isinstance(critical, bool):
-            raise TypeError(f"critical must be a bool, got {critical!r}")
+            raise TypeError(f"critical of {what} must be a bool, got {critical!r}")
+        for label, count in (("fail_after", fail_after), ("recover_after", recover_after)):
+            if isinstance(count, bool) or not isinstance(count, int):
+                raise TypeError(f"{label} of {what} must be an int, got {count!r}")
+            if count < 1:
+                raise ValueError(f"{label} of {what} must be at least 1, got {count!r}")
         for label, text in (("component_type", component_type), ("component_id", component_id)):
             if text is not None and not isinstance(text, str):
-                raise TypeError(f"{label} must be a str or None, got {text!r}")
+                raise TypeError(f"{label} of {what} must be a str or None, got {text!r}")
         self.name = name
         self.kind: FieldKind = kind
-        self.ttl = validate_seconds(ttl, f"ttl of {kind} {name!r}", allow_zero=True)
-        self.timeout = validate_seconds(timeout, f"timeout of {kind} {name!r}", allow_zero=False)
-        self.failure_ttl = validate_seconds(failure_ttl, f"failure_ttl of {kind} {name!r}", allow_zero=True)
+        self.ttl = validate_seconds(ttl, f"ttl of {what}", allow_zero=True)
+        self.timeout = validate_seconds(timeout, f"timeout of {what}", allow_zero=False)
+        self.failure_ttl = validate_seconds(failure_ttl, f"failure_ttl of {what}", allow_zero=True)
+        self.stale = validate_seconds(stale, f"stale of {what}", allow_zero=True)
+        self.interval = validate_seconds(interval, f"interval of {what}", allow_zero=False)
+        if self.stale is not None and not self.ttl:
+            raise ValueError(f"stale of {what} needs a positive ttl: stale results are those past their ttl")
+        if self.interval is not None and (ttl is not None or stale is not None):
+            raise ValueError(f"{what} has an interval: the scheduler refreshes it, so ttl and stale do not apply")
         self.critical = critical
+        self.fail_after = fail_after
+        self.recover_after = recover_after
         self.component_type = component_type
         self.component_id = component_id
         self.constant_result: FieldResult | None
@@ -243,7 +301,7 @@ class Field:
             self.is_async = _is_async(value)
             if self.is_async and importlib.util.find_spec("asgiref") is None:
                 raise RuntimeError(
-                    f"{kind} {name!r} is an async function: install the async extra, "
+                    f"{what} is an async function: install the async extra, "
                     "pip install 'flask-status[async]' (Flask runs coroutines with asgiref)"
                 )
             # Keyed by name *and* callable identity: the same check registered under the same
@@ -253,8 +311,9 @@ class Field:
         else:
             if kind == "check":
                 raise TypeError(f"check {name!r} needs a callable, got {type(value).__name__}: {value!r}")
-            if ttl is not None or timeout is not None or failure_ttl is not None:
-                raise ValueError(f"field {name!r} is a constant: ttl, timeout and failure_ttl apply to callables")
+            options = (ttl, timeout, failure_ttl, stale, interval)
+            if any(option is not None for option in options) or fail_after != 1 or recover_after != 1:
+                raise ValueError(f"field {name!r} is a constant: caching and timing options apply to callables")
             try:
                 safe = json_safe(value)
             except (TypeError, ValueError) as exc:
@@ -269,6 +328,18 @@ class Field:
     def constant(self) -> bool:
         """True when the field is a constant value rather than a callable."""
         return self.func is None
+
+    @property
+    def stable_key(self) -> str:
+        """A key naming this field the same way in every process: its name and the callable's
+        qualified name, for stores shared between processes."""
+        func = self.func
+        target: Any = func
+        while hasattr(target, "func"):  # functools.partial
+            target = target.func
+        qualname = getattr(target, "__qualname__", None) or type(target).__qualname__
+        module = getattr(target, "__module__", None) or type(target).__module__
+        return f"{self.name}:{module}.{qualname}"
 
     def __repr__(self) -> str:
         what = "constant" if self.func is None else getattr(self.func, "__qualname__", repr(self.func))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -15,7 +16,7 @@ from .cli import status_command
 from .config import DEFAULTS, resolve_settings
 from .report import Format
 from .route import Authenticator, StatusRoute, normalize_url
-from .state import RouteReport, StatusState
+from .state import RouteReport, StatusEvent, StatusState
 
 __all__ = ["EXTENSION_KEY", "StatusManager"]
 
@@ -79,6 +80,9 @@ class StatusManager:
         # Validate the overrides now, against the defaults, so a bad one fails at construction.
         resolve_settings(DEFAULTS, self._overrides)
         self._routes: dict[str, StatusRoute] = {}
+        self._draining = threading.Event()
+        #: Callbacks registered with :meth:`on_change`, called once per status transition.
+        self.change_callbacks: list[Callable[[StatusEvent], None]] = []
         # The apps this manager is on, and how to add a route to each (directly or through a
         # blueprint); weak, so a manager never keeps a discarded app alive.
         self._mounts: weakref.WeakKeyDictionary[Flask, _Mount] = weakref.WeakKeyDictionary()
@@ -144,6 +148,7 @@ class StatusManager:
         details: bool | Callable[[], bool] = True,
         format: Format | None = None,
         status_codes: Mapping[str, int] | None = None,
+        readiness: bool = False,
     ) -> StatusRoute:
         """Add a named status route and mount it on every app this manager serves.
 
@@ -163,6 +168,7 @@ class StatusManager:
             details=details,
             format=format,
             status_codes=status_codes,
+            readiness=readiness,
         )
         if name in self._routes:
             raise ValueError(f"status manager {self.name!r} already has a route named {name!r}")
@@ -187,6 +193,51 @@ class StatusManager:
         endpoint = self.endpoint(route.name)
         mount.add(route.url, endpoint, state.view(route, endpoint))
         state.urls[route.name] = rule
+
+    @property
+    def draining(self) -> bool:
+        """True after :meth:`drain`: readiness routes answer 503 ``fail``."""
+        return self._draining.is_set()
+
+    def drain(self) -> None:
+        """Make every readiness route fail (503, ``"draining": true`` on details) from now on.
+
+        Every other route, liveness included, keeps answering as before, and requests keep
+        being served: the load balancer stops sending new traffic before the server stops.
+        Called by the SIGTERM handlers of :mod:`flask_status.drain`.
+
+        >>> status = StatusManager()
+        >>> status.drain()
+        >>> status.draining
+        True
+        """
+        self._draining.set()
+        for app in list(self._mounts):
+            self.state(app).forget_rendered()
+
+    def resume(self) -> None:
+        """Undo :meth:`drain`: readiness routes evaluate their checks again."""
+        self._draining.clear()
+        for app in list(self._mounts):
+            self.state(app).forget_rendered()
+
+    def on_change(self, callback: Callable[[StatusEvent], None]) -> Callable[[StatusEvent], None]:
+        """Register ``callback`` (a decorator) to be called once per status transition.
+
+        It receives a :class:`StatusEvent` for each change of a check's status on a route,
+        and of a route's own status; inside the app context, from the thread that saw the
+        change (a request's, or the scheduler's pool for background checks). A callback that
+        raises is logged and never breaks a request.
+
+        >>> status = StatusManager()
+        >>> @status.on_change
+        ... def page_someone(event):
+        ...     print(event)
+        """
+        if not callable(callback):
+            raise TypeError(f"on_change needs a callable, got {callback!r}")
+        self.change_callbacks.append(callback)
+        return callback
 
     def evaluate(self, route_name: str, app: Flask | None = None) -> RouteReport:
         """Evaluate a route's fields and checks now, without a request or its authenticator.

@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .field import Field, validate_name
+from .field import CheckOptions, Field, FieldOptions, validate_name
 from .report import FORMATS, Format
 from .serialize import json_safe
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "Authenticator",
@@ -97,7 +100,8 @@ class StatusRoute:
     field and check), ``False`` (answer with the status alone: the public readiness route), or
     a callable deciding per request. ``format`` is ``"json"`` (the seed-style body) or
     ``"health+json"``; ``None`` takes the app's ``STATUS_DEFAULT_FORMAT``. ``status_codes``
-    overrides the HTTP code of ``pass`` / ``warn`` / ``fail``.
+    overrides the HTTP code of ``pass`` / ``warn`` / ``fail``. ``readiness=True`` marks a
+    readiness route: it fails while the manager drains (:meth:`StatusManager.drain`).
 
     >>> route = StatusRoute("details", "/health/details", message={"service": "billing"})
     >>> route.add_field("version", "2.0.0").constant
@@ -114,6 +118,7 @@ class StatusRoute:
         details: bool | Callable[[], bool] = True,
         format: Format | None = None,
         status_codes: Mapping[str, int] | None = None,
+        readiness: bool = False,
     ) -> None:
         validate_name(name, "route name")
         if not _ROUTE_NAME_RE.match(name):
@@ -122,6 +127,8 @@ class StatusRoute:
             raise TypeError(f"authenticator must be a view decorator (a callable), got {authenticator!r}")
         if not isinstance(details, bool) and not callable(details):
             raise TypeError(f"details must be a bool or a callable returning one, got {details!r}")
+        if not isinstance(readiness, bool):
+            raise TypeError(f"readiness must be a bool, got {readiness!r}")
         if format is not None and format not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
         self.name = name
@@ -130,6 +137,7 @@ class StatusRoute:
         self.message: Mapping[str, Any] = MappingProxyType(self._message)
         self.authenticator = authenticator
         self.details = details
+        self.readiness = readiness
         self.format: Format | None = format
         self.status_codes: Mapping[str, int] = MappingProxyType(
             validate_status_codes(status_codes) if status_codes is not None else {}
@@ -147,37 +155,21 @@ class StatusRoute:
         self.version += 1
         return field
 
-    def add_field(
-        self,
-        name: str,
-        value: Any,
-        *,
-        ttl: float | None = None,
-        timeout: float | None = None,
-        failure_ttl: float | None = None,
-        critical: bool = True,
-    ) -> Field:
+    def add_field(self, name: str, value: Any, **options: Unpack[FieldOptions]) -> Field:
         """Add a field: a JSON-serialisable constant, or a callable evaluated on request.
 
         A callable's return value is the field's value; if it raises or times out, the
         field's entry says why and the route answers 503 (unless ``critical=False``, which
-        only makes it warn).
+        only makes it warn). Options: ``ttl``, ``timeout``, ``failure_ttl``, ``stale``,
+        ``interval``, ``critical``, ``fail_after``, ``recover_after`` (see :class:`Field`).
 
         >>> route = StatusRoute("details", "/details")
         >>> route.add_field("queue", lambda: 3, timeout=2.0).timeout
         2.0
         """
-        return self._add(Field(name, value, ttl=ttl, timeout=timeout, failure_ttl=failure_ttl, critical=critical))
+        return self._add(Field(name, value, **options))
 
-    def field(
-        self,
-        name: str,
-        *,
-        ttl: float | None = None,
-        timeout: float | None = None,
-        failure_ttl: float | None = None,
-        critical: bool = True,
-    ) -> Callable[[F], F]:
+    def field(self, name: str, **options: Unpack[FieldOptions]) -> Callable[[F], F]:
         """Decorator form of :meth:`add_field`; returns the function unchanged.
 
         >>> route = StatusRoute("details", "/details")
@@ -187,57 +179,24 @@ class StatusRoute:
         """
 
         def register(func: F) -> F:
-            self.add_field(name, func, ttl=ttl, timeout=timeout, failure_ttl=failure_ttl, critical=critical)
+            self.add_field(name, func, **options)
             return func
 
         return register
 
-    def add_check(
-        self,
-        name: str,
-        func: Callable[[], Any],
-        *,
-        ttl: float | None = None,
-        timeout: float | None = None,
-        failure_ttl: float | None = None,
-        critical: bool = True,
-        component_type: str | None = None,
-        component_id: str | None = None,
-    ) -> Field:
+    def add_check(self, name: str, func: Callable[[], Any], **options: Unpack[CheckOptions]) -> Field:
         """Add a check: ``func`` returns truthy (pass), falsy (fail) or a ``CheckResult``.
 
-        A check that raises or times out fails. ``critical=False`` makes its failure a
-        warning for the route. ``component_type`` / ``component_id`` show in health+json.
+        A check that raises or times out fails. Options are those of :meth:`add_field`, plus
+        ``component_type`` / ``component_id`` for health+json.
 
         >>> route = StatusRoute("ready", "/ready")
         >>> route.add_check("database", lambda: True, ttl=30).kind
         'check'
         """
-        return self._add(
-            Field(
-                name,
-                func,
-                kind="check",
-                ttl=ttl,
-                timeout=timeout,
-                failure_ttl=failure_ttl,
-                critical=critical,
-                component_type=component_type,
-                component_id=component_id,
-            )
-        )
+        return self._add(Field(name, func, kind="check", **options))
 
-    def check(
-        self,
-        name: str,
-        *,
-        ttl: float | None = None,
-        timeout: float | None = None,
-        failure_ttl: float | None = None,
-        critical: bool = True,
-        component_type: str | None = None,
-        component_id: str | None = None,
-    ) -> Callable[[F], F]:
+    def check(self, name: str, **options: Unpack[CheckOptions]) -> Callable[[F], F]:
         """Decorator form of :meth:`add_check`; returns the function unchanged.
 
         >>> route = StatusRoute("ready", "/ready")
@@ -247,16 +206,7 @@ class StatusRoute:
         """
 
         def register(func: F) -> F:
-            self.add_check(
-                name,
-                func,
-                ttl=ttl,
-                timeout=timeout,
-                failure_ttl=failure_ttl,
-                critical=critical,
-                component_type=component_type,
-                component_id=component_id,
-            )
+            self.add_check(name, func, **options)
             return func
 
         return register

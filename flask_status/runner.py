@@ -6,6 +6,7 @@ The runner is the only place where user callables run. It needs no request: the 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -14,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .cache import ResultStore
@@ -23,6 +24,8 @@ from .pool import WorkerPool
 from .serialize import json_safe
 
 __all__ = ["Runner", "RunnerSettings", "error_text"]
+
+log = logging.getLogger("flask_status")
 
 _runners: weakref.WeakSet[Runner] = weakref.WeakSet()
 
@@ -103,6 +106,11 @@ class Runner:
         self.pool = WorkerPool(self.settings.max_workers, name=name)
         self._lock = threading.Lock()
         self._inflight: dict[str, Future[FieldResult]] = {}
+        self._started: dict[str, float] = {}
+        self._damping: dict[str, tuple[Status, int, int]] = {}
+        #: Called with the field after each run completes (periodic and stale refreshes
+        #: included), from the worker thread; exceptions are logged, never raised.
+        self.on_run: list[Callable[[Field], None]] = []
         _runners.add(self)
 
     def _reset_after_fork(self) -> None:
@@ -110,6 +118,7 @@ class Runner:
         # a timeout forever and block every later run of those fields.
         self._lock = threading.Lock()
         self._inflight = {}
+        self._started = {}
         reset = getattr(self.store, "reset_after_fork", None)
         if reset is not None:
             reset()
@@ -118,16 +127,28 @@ class Runner:
 
     def ttl(self, field: Field) -> float:
         """Seconds a passing result of ``field`` stays fresh (0: never cached)."""
+        if field.interval is not None:
+            return field.interval
         ttl = field.ttl if field.ttl is not None else self.settings.default_ttl
         return ttl or 0.0
 
     def ttl_for(self, field: Field, result: FieldResult) -> float:
         """Seconds ``result`` stays fresh: shorter for a failure, so recovery shows quickly."""
         ttl = self.ttl(field)
-        if result.status != "fail" or ttl == 0:
+        if result.status != "fail" or ttl == 0 or field.interval is not None:
             return ttl
         cap = field.failure_ttl if field.failure_ttl is not None else self.settings.failure_ttl
         return min(ttl, cap)
+
+    def keep_for(self, field: Field, result: FieldResult) -> float:
+        """Seconds the store keeps ``result``: while fresh, plus the stale window.
+
+        A periodic result is kept across a few missed runs, then dropped, so a dead scheduler
+        shows as a failing check rather than an old verdict served forever.
+        """
+        if field.interval is not None:
+            return 3 * field.interval + self.timeout(field)
+        return self.ttl_for(field, result) + (field.stale or 0.0)
 
     def timeout(self, field: Field) -> float:
         """Seconds an evaluation waits for ``field``."""
@@ -137,17 +158,20 @@ class Runner:
         """The clock time until which ``result`` may be served for ``field`` without a run."""
         if field.func is None:
             return float("inf")
-        if result.timed_out:
+        if result.timed_out and field.interval is None:
             return float("-inf")
         return result.observed_at + self.ttl_for(field, result)
 
     # -- evaluation ---------------------------------------------------------------------------
 
-    def evaluate(self, fields: Sequence[Field]) -> list[FieldResult]:
+    def evaluate(self, fields: Sequence[Field], *, run_periodic: bool = False) -> list[FieldResult]:
         """Results for ``fields``, in order, within each field's timeout.
 
         Never raises for a field's sake: a callable that raises, returns something JSON cannot
-        encode, or times out gives a ``"fail"`` result saying so.
+        encode, or times out gives a ``"fail"`` result saying so. Periodic fields are read,
+        never run; a result past its ttl but within ``stale`` is served at once while one
+        background run refreshes it. ``run_periodic=True`` runs periodic fields that have no
+        result yet, as a one-shot process (the CLI) must.
         """
         now = self.clock()
         results: list[FieldResult | None] = [None] * len(fields)
@@ -158,11 +182,22 @@ class Runner:
             if constant is not None:
                 results[index] = constant
                 continue
+            if field.interval is not None:
+                latest = store.get(field.key)
+                if latest is not None or not run_periodic:
+                    results[index] = latest or self.pending(field)
+                    continue
             if self.ttl(field):
                 cached = store.get(field.key)
-                if cached is not None and now < self.fresh_until(field, cached):
-                    results[index] = cached
-                    continue
+                if cached is not None:
+                    fresh_until = self.fresh_until(field, cached)
+                    if now < fresh_until:
+                        results[index] = cached
+                        continue
+                    if field.stale is not None and now < fresh_until + field.stale:
+                        self._flight(field, now)  # refresh in the background; do not wait
+                        results[index] = cached
+                        continue
             waits.append((index, field, self._flight(field, now)))
         started = time.monotonic()
         for index, field, future in waits:
@@ -171,26 +206,66 @@ class Runner:
             try:
                 results[index] = future.result(timeout=max(remaining, 0.0))
             except FutureTimeout:
-                results[index] = FieldResult(
-                    field.name,
-                    "fail",
-                    error=f"TimeoutError: no result within {timeout:g} s",
-                    duration=time.monotonic() - started,
-                    observed_at=self.clock(),
-                    time=time.time(),
-                    timed_out=True,
-                )
+                results[index] = self._timed_out(field, time.monotonic() - started)
             except BaseException as exc:  # the run itself broke down; report, never raise
                 results[index] = self._failure(field, exc, 0.0)
         return [r for r in results if r is not None]
 
-    def _flight(self, field: Field, now: float) -> Future[FieldResult]:
+    def peek(self, fields: Sequence[Field]) -> list[FieldResult]:
+        """The results ``fields`` have now, running nothing: a missing one is pending."""
+        return [field.constant_result or self.store.get(field.key) or self.pending(field) for field in fields]
+
+    def pending(self, field: Field) -> FieldResult:
+        """The result of a field that has none yet: it counts as failing until it has a verdict."""
+        return FieldResult(
+            field.name, "fail", error="Pending: no result yet", observed_at=self.clock(), time=time.time()
+        )
+
+    def refresh(self, field: Field) -> Future[FieldResult]:
+        """Start a run of ``field`` now unless one is in flight; never waits for it.
+
+        Periodic schedulers call this; a run that overruns its interval is not started twice.
+        """
+        return self._flight(field, self.clock(), force=True)
+
+    def overdue(self, field: Field) -> bool:
+        """Report a run in flight for longer than its timeout as a timed-out failure, once.
+
+        Returns ``True`` when it did. The scheduler calls this so that a periodic check hung on
+        a dead dependency turns into a failure instead of an old verdict.
+        """
+        with self._lock:
+            started = self._started.get(field.key)
+            if started is None or field.key not in self._inflight:
+                return False
+            elapsed = time.monotonic() - started
+            if elapsed < self.timeout(field):
+                return False
+            # Counted once per timeout window: a run hung for 3 timeouts counts as 3 failures.
+            self._started[field.key] = started + self.timeout(field)
+        result = self._damp(field, self._timed_out(field, elapsed))
+        self.store.put(field.key, result, self.keep_for(field, result))
+        return True
+
+    def _timed_out(self, field: Field, waited: float) -> FieldResult:
+        timeout = self.timeout(field)
+        return FieldResult(
+            field.name,
+            "fail",
+            error=f"TimeoutError: no result within {timeout:g} s",
+            duration=waited,
+            observed_at=self.clock(),
+            time=time.time(),
+            timed_out=True,
+        )
+
+    def _flight(self, field: Field, now: float, *, force: bool = False) -> Future[FieldResult]:
         """The future of ``field``'s run in flight, starting one if there is none."""
         with self._lock:
             future = self._inflight.get(field.key)
             if future is not None:
                 return future
-            if self.ttl(field):
+            if self.ttl(field) and not force:
                 # A run may have finished between our store lookup and taking the lock.
                 cached = self.store.get(field.key)
                 if cached is not None and now < self.fresh_until(field, cached):
@@ -199,17 +274,16 @@ class Runner:
                     return done
             future = Future()
             self._inflight[field.key] = future
+            self._started[field.key] = time.monotonic()
         self.pool.submit(lambda: self._run(field, future))
         return future
 
     def _run(self, field: Field, future: Future[FieldResult]) -> None:
         result: FieldResult | None = None
         try:
-            result = self.execute(field)
-            ttl = self.ttl(field)
-            if ttl:
-                # The store keeps a failure only as long as it is fresh; a success for its ttl.
-                self.store.put(field.key, result, self.ttl_for(field, result))
+            result = self._damp(field, self.execute(field))
+            if self.ttl(field):
+                self.store.put(field.key, result, self.keep_for(field, result))
         except BaseException as exc:
             if result is None:
                 result = self._failure(field, exc, 0.0)
@@ -217,7 +291,33 @@ class Runner:
             with self._lock:
                 if self._inflight.get(field.key) is future:
                     del self._inflight[field.key]
+                    self._started.pop(field.key, None)
             future.set_result(result if result is not None else self._failure(field, None, 0.0))
+            for callback in self.on_run:
+                try:
+                    callback(field)
+                except Exception:
+                    log.exception("flask-status: a run callback raised")
+
+    def _damp(self, field: Field, result: FieldResult) -> FieldResult:
+        """Apply ``fail_after`` / ``recover_after``: one failed run warns, N of them fail."""
+        if field.fail_after == 1 and field.recover_after == 1:
+            return result
+        with self._lock:
+            reported, fails, passes = self._damping.get(field.key, ("pass", 0, 0))
+            failed = result.status == "fail"
+            fails, passes = (fails + 1, 0) if failed else (0, passes + 1)
+            status = result.status
+            note = None
+            if failed and reported != "fail" and fails < field.fail_after:
+                status, note = "warn", f"failed {fails} of {field.fail_after} runs needed to fail"
+            elif not failed and reported == "fail" and passes < field.recover_after:
+                status, note = "fail", f"recovering: passed {passes} of {field.recover_after} runs needed"
+            self._damping[field.key] = (status, fails, passes)
+        if note is None:
+            return result
+        message = f"{result.message}; {note}" if result.message else note
+        return replace(result, status=status, message=message)
 
     def execute(self, field: Field) -> FieldResult:
         """Run ``field``'s callable once, now, in this thread, and interpret what it gives."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import update_wrapper
@@ -23,12 +24,13 @@ from .field import Field, FieldResult, Status
 from .report import MIMETYPES, Format, aggregate, item_status, render
 from .route import StatusRoute
 from .runner import Runner
+from .scheduler import scheduler
 from .serialize import dumps
 
 if TYPE_CHECKING:
     from .manager import StatusManager
 
-__all__ = ["RouteReport", "StatusState"]
+__all__ = ["RouteReport", "StatusEvent", "StatusState"]
 
 log = logging.getLogger("flask_status")
 
@@ -63,13 +65,40 @@ class RouteReport:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """A status change of a check (or field) of a route, or of the route itself.
+
+    ``check`` is ``None`` and ``kind`` is ``"route"`` for the route's own status; ``old`` is
+    ``None`` the first time a status is seen (a first ``pass`` is not announced).
+    ``result`` is the check's result, ``None`` for a route.
+
+    >>> str(StatusEvent("status", "ready", "db", "check", "pass", "fail", None))
+    "check 'db' of route 'ready' is fail (was pass)"
+    """
+
+    manager: str
+    route: str
+    check: str | None
+    kind: str
+    old: Status | None
+    new: Status
+    result: FieldResult | None
+
+    def __str__(self) -> str:
+        what = f"{self.kind} {self.check!r} of route {self.route!r}" if self.check else f"route {self.route!r}"
+        text = self.result and (self.result.error or self.result.message)
+        reason = f": {text}" if text else ""
+        return f"{what} is {self.new} (was {self.old or 'unknown'}){reason}"
+
+
+@dataclass(frozen=True, slots=True)
 class _Rendered:
     body: bytes
     code: int
     mimetype: str
     fresh_until: float
     version: int
-    generation: int
+    changes: int
 
 
 class StatusState:
@@ -79,10 +108,12 @@ class StatusState:
     :class:`~flask_status.runner.Runner` (and through it the results store and thread pool),
     the bodies rendered last for each route, and the last status seen of each route and item.
 
-    Thread-safety: shared by every request thread of the app. ``_rendered`` maps a route,
-    format and detail level to an immutable rendered body; entries are replaced whole, and a
-    reader that races a writer sees the old body or the new one, both correct, so it needs no
-    lock. ``_last`` (status transitions, for logging) is guarded by ``_lock``.
+    Thread-safety: shared by every request thread of the app, its worker threads and the
+    scheduler. ``_rendered`` maps a route, format and detail level to an immutable rendered
+    body; entries are replaced whole, and a reader that races a writer sees the old body or
+    the new one, both correct, so it needs no lock. ``_last`` (the last status of each route
+    and item, for transitions) and ``_changes`` (a counter per route, bumped when a run lands a
+    new result for one of its fields, which voids its rendered bodies) are guarded by ``_lock``.
     """
 
     def __init__(self, manager: StatusManager, app: Flask, settings: Settings, clock: Callable[[], float]) -> None:
@@ -98,66 +129,115 @@ class StatusState:
             call=_caller(app),
             name=f"flask-status-{manager.name}",
         )
-        self._app_name = app.name
+        self.app_name = app.name
+        self._app = weakref.ref(app)
         self._response_class: type[Response] = app.response_class
         self._rendered: dict[tuple[str, str, bool], _Rendered] = {}
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str], Status] = {}
+        self._changes: dict[str, int] = {}
+        self._scheduled = False
         #: The URL rule each route is mounted at on this app (prefixes included).
         self.urls: dict[str, str] = {}
+        self.runner.on_run.append(self._on_run)
 
     # -- evaluation, with or without a request ------------------------------------------------
 
-    def evaluate(self, route: StatusRoute) -> RouteReport:
+    def evaluate(self, route: StatusRoute, *, run_periodic: bool = False) -> RouteReport:
         """Evaluate every field and check of ``route`` now (cached results when fresh).
 
-        Needs no request and no app context: the CLI and schedulers call it directly.
+        Needs no request and no app context: the CLI calls it with ``run_periodic=True`` so
+        that periodic checks without a result yet run once instead of reading as pending.
         """
         fields = route.fields
-        results = tuple(self.runner.evaluate(fields))
-        status = aggregate(fields, results)
+        if not self._scheduled and any(f.interval is not None for f in fields):
+            self._scheduled = True
+            scheduler.add(self)
+        elif self._scheduled and not scheduler.running:
+            scheduler.ensure_running()  # a forked child: start this process's own thread
+        results = tuple(self.runner.evaluate(fields, run_periodic=run_periodic))
+        return self._report(route, fields, results)
+
+    def peek(self, route: StatusRoute) -> RouteReport:
+        """The route's report from the results it has now, running nothing."""
+        fields = route.fields
+        return self._report(route, fields, tuple(self.runner.peek(fields)))
+
+    def _report(self, route: StatusRoute, fields: Sequence[Field], results: tuple[FieldResult, ...]) -> RouteReport:
+        status: Status = "fail" if route.readiness and self.manager.draining else aggregate(fields, results)
         pairs = zip(fields, results, strict=True)
         fresh_until = min((self.runner.fresh_until(f, r) for f, r in pairs), default=float("inf"))
-        self._observe(route, fields, results, status)
-        return RouteReport(route, results, status, fresh_until)
+        report = RouteReport(route, results, status, fresh_until)
+        self._observe(report)
+        return report
 
-    def _observe(
-        self, route: StatusRoute, fields: Sequence[Field], results: Sequence[FieldResult], status: Status
-    ) -> None:
-        """Log each status change once, not once per request."""
-        changes: list[tuple[str, str, Status | None, Status, FieldResult | None]] = []
+    def periodic(self) -> list[tuple[Runner, Field]]:
+        """Every periodic field of this manager's routes, once per key (for the scheduler)."""
+        seen: dict[str, Field] = {}
+        for route in self.manager.routes.values():
+            for field in route.fields:
+                if field.interval is not None:
+                    seen.setdefault(field.key, field)
+        return [(self.runner, field) for field in seen.values()]
+
+    def _on_run(self, field: Field) -> None:
+        """A run landed a result: void the bodies of the routes that show it, note changes."""
+        routes = [r for r in self.manager.routes.values() if any(f.key == field.key for f in r.fields)]
         with self._lock:
-            for field, result in zip(fields, results, strict=True):
+            for route in routes:
+                self._changes[route.name] = self._changes.get(route.name, 0) + 1
+        if field.interval is not None or field.stale is not None:
+            # Nobody is waiting on a background run: its news reaches hooks and logs here.
+            for route in routes:
+                self.peek(route)
+
+    def _observe(self, report: RouteReport) -> None:
+        """Log and announce each status change once, not once per request."""
+        route = report.route
+        events: list[StatusEvent] = []
+        with self._lock:
+            for field, result in zip(report.fields, report.results, strict=True):
                 if field.func is None:
                     continue
                 new = item_status(field, result)
                 key = (route.name, field.name)
                 old = self._last.get(key)
                 if old != new and not (old is None and new == "pass"):
-                    changes.append((field.kind, field.name, old, new, result))
+                    events.append(StatusEvent(self.manager.name, route.name, field.name, field.kind, old, new, result))
                 self._last[key] = new
             key = (route.name, "")
             old = self._last.get(key)
-            if old != status and not (old is None and status == "pass"):
-                changes.append(("route", "", old, status, None))
-            self._last[key] = status
-        for kind, name, old, new, changed in changes:
-            what = f"{kind} {name!r} of route {route.name!r}" if name else f"route {route.name!r}"
-            text = changed and (changed.error or changed.message)
-            reason = f": {text}" if text else ""
-            level = logging.INFO if new == "pass" else logging.WARNING
-            log.log(level, "flask-status: %s is %s (was %s)%s", what, new, old or "unknown", reason)
+            if old != report.status and not (old is None and report.status == "pass"):
+                events.append(StatusEvent(self.manager.name, route.name, None, "route", old, report.status, None))
+            self._last[key] = report.status
+        for event in events:
+            self._announce(event)
+
+    def _announce(self, event: StatusEvent) -> None:
+        log.log(logging.INFO if event.new == "pass" else logging.WARNING, "flask-status: %s", event)
+        callbacks = self.manager.change_callbacks
+        if not callbacks:
+            return
+        app = self._app()
+        for callback in callbacks:
+            try:
+                if app is not None:
+                    with app.app_context():
+                        callback(event)
+                else:
+                    callback(event)
+            except Exception:  # a hook must never break a request or the scheduler
+                log.exception("flask-status: on_change callback %r raised", callback)
 
     # -- serving ------------------------------------------------------------------------------
 
     def respond(self, route: StatusRoute, fmt: Format, details: bool) -> Response:
         """The response for ``route``: the last rendered body while every result is fresh."""
-        key = (route.name, fmt, details)
-        rendered = self._rendered.get(key)
+        rendered = self._rendered.get((route.name, fmt, details))
         if (
             rendered is None
             or rendered.version != route.version
-            or rendered.generation != self.store.generation
+            or rendered.changes != self._changes.get(route.name, 0)
             or self.clock() >= rendered.fresh_until
         ):
             rendered = self.render(route, fmt, details)
@@ -166,23 +246,28 @@ class StatusState:
     def render(self, route: StatusRoute, fmt: Format, details: bool) -> _Rendered:
         """Evaluate and render ``route`` now, remembering the body while it stays fresh."""
         version = route.version
+        if route.readiness and self.manager.draining:
+            report = self.peek(route)  # draining: answer at once, run nothing
+            body = report.body(fmt, details=details)
+            if details:
+                body["draining"] = True
+            code = route.status_codes.get("fail") or self.settings.http_codes["fail"]
+            return _Rendered(dumps(body), code, MIMETYPES[fmt], float("-inf"), version, 0)
         report = self.evaluate(route)
-        # Read after evaluating, so this evaluation's own writes do not void its body at once;
-        # a concurrent write it missed can only replace a result that is still fresh.
-        generation = self.store.generation
-        codes = route.status_codes
-        code = codes.get(report.status) or self.settings.http_codes[report.status]
+        # Read after evaluating, so this evaluation's own runs do not void its body at once;
+        # a run it missed can only have replaced a result that is still fresh.
+        changes = self._changes.get(route.name, 0)
+        code = route.status_codes.get(report.status) or self.settings.http_codes[report.status]
         rendered = _Rendered(
-            dumps(report.body(fmt, details=details)),
-            code,
-            MIMETYPES[fmt],
-            report.fresh_until,
-            version,
-            generation,
+            dumps(report.body(fmt, details=details)), code, MIMETYPES[fmt], report.fresh_until, version, changes
         )
         if report.fresh_until > self.clock():
             self._rendered[(route.name, fmt, details)] = rendered
         return rendered
+
+    def forget_rendered(self) -> None:
+        """Drop every rendered body, so the next request of each route evaluates it again."""
+        self._rendered.clear()
 
     def view(self, route: StatusRoute, endpoint: str) -> Callable[[], Response]:
         """The Flask view of ``route``, wrapped in its authenticator and an error guard."""

@@ -1,0 +1,129 @@
+"""One background thread per process that runs every periodic check on time.
+
+Checks registered with ``interval=`` are never run by requests: the scheduler starts their
+runs on the runner's pool (so a run is bounded, single-flight and never started twice while it
+overruns) and requests read the latest result. The thread is a daemon, so it never holds up
+interpreter exit, and it is recreated in a child process after ``fork()`` (gunicorn
+``--preload``) the first time that child serves a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterable
+from typing import Protocol
+
+from .field import Field
+from .runner import Runner
+
+__all__ = ["PeriodicSource", "Scheduler", "scheduler"]
+
+log = logging.getLogger("flask_status")
+
+#: The longest the thread sleeps, so fields added later are picked up without a wake-up call.
+_MAX_SLEEP = 1.0
+
+
+class PeriodicSource(Protocol):
+    """Something with periodic fields to run: a manager's state on one app."""
+
+    def periodic(self) -> Iterable[tuple[Runner, Field]]:
+        """The runner and field of every periodic check, deduplicated by field key."""
+
+
+class Scheduler:
+    """Runs each periodic field every ``interval`` seconds, on its runner's pool.
+
+    Thread-safety: ``add`` and ``ensure_running`` may be called from any thread. ``_cond``
+    (a condition on one lock) guards the sources, the due times and the thread handle; the
+    scheduling thread holds it only between runs, never while a check executes (runs go to
+    the runner's pool). Sources are held weakly: a discarded app stops being scheduled.
+
+    >>> Scheduler().running
+    False
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._reset_keep_sources)
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._sources: weakref.WeakSet[PeriodicSource] = weakref.WeakSet()
+        self._due: dict[tuple[int, str], float] = {}
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def _reset_keep_sources(self) -> None:
+        # The parent's thread does not exist in the child; its sources (copied with the
+        # process) still need their checks run, by a thread of the child's own.
+        sources = list(self._sources)
+        self._reset()
+        for source in sources:
+            self._sources.add(source)
+
+    @property
+    def running(self) -> bool:
+        """True when this process's scheduling thread is alive."""
+        thread = self._thread
+        return thread is not None and thread.is_alive() and self._pid == os.getpid()
+
+    def add(self, source: PeriodicSource) -> None:
+        """Schedule ``source``'s periodic fields (again harmless) and start the thread."""
+        with self._cond:
+            self._sources.add(source)
+            self._cond.notify()
+        self.ensure_running()
+
+    def ensure_running(self) -> None:
+        """Start the scheduling thread in this process if it is not running."""
+        if self.running:
+            return
+        with self._cond:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._loop, name="flask-status-scheduler", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                sources = list(self._sources)
+            wait = _MAX_SLEEP
+            for source in sources:
+                try:
+                    wait = min(wait, self._tick(source))
+                except Exception:  # the scheduler must outlive any source
+                    log.exception("flask-status: the scheduler failed on a source")
+            with self._cond:
+                self._cond.wait(max(wait, 0.01))
+
+    def _tick(self, source: PeriodicSource) -> float:
+        """Start what is due on ``source``; return the seconds until its next due run."""
+        now = time.monotonic()
+        wait = _MAX_SLEEP
+        for runner, field in source.periodic():
+            interval = field.interval
+            if interval is None:
+                continue
+            slot = (id(runner), field.key)
+            due = self._due.get(slot, now)
+            if now >= due:
+                runner.overdue(field)
+                runner.refresh(field)
+                due = now + interval
+                self._due[slot] = due
+            else:
+                runner.overdue(field)
+            # Wake often enough to report a hung run as timed out close to its timeout.
+            wait = min(wait, due - now, runner.timeout(field) / 2)
+        return wait
+
+
+scheduler = Scheduler()
+"""The process's scheduler, shared by every manager and app."""
