@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .field import validate_seconds
+from .redact import Redactor
 from .report import FORMATS, Format
 from .route import validate_status_codes
 from .runner import RunnerSettings
@@ -36,6 +37,10 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "STATUS_HTTP_CODES": {"pass": 200, "warn": 200, "fail": 503},
         # Results kept in the in-process cache, per manager and app.
         "STATUS_CACHE_SIZE": 1024,
+        # Extra regular expressions whose matches are masked in error text (bodies, CLI, logs).
+        "STATUS_REDACT": (),
+        # Mask URL credentials, Authorization values, password=/token=/secret= pairs.
+        "STATUS_REDACT_DEFAULTS": True,
         # Accepted bearer tokens of flask_status.auth.bearer_token(): a str ("a, b") or a list.
         # None: no token is accepted until one is configured (the authenticator fails closed).
         "STATUS_TOKENS": None,
@@ -83,9 +88,20 @@ def resolve_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) ->
         raise ValueError(f"STATUS_DEFAULT_FORMAT must be one of {FORMATS}, got {fmt!r}")
     codes = dict(DEFAULTS["STATUS_HTTP_CODES"])
     codes.update(validate_status_codes(get("STATUS_HTTP_CODES"), "STATUS_HTTP_CODES"))
+    defaults = get("STATUS_REDACT_DEFAULTS")
+    if not isinstance(defaults, bool):
+        raise TypeError(f"STATUS_REDACT_DEFAULTS must be a bool, got {defaults!r}")
+    try:
+        redactor = Redactor(get("STATUS_REDACT") or (), defaults=defaults)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"STATUS_REDACT: {exc}") from None
     return Settings(
         runner=RunnerSettings(
-            default_ttl=default_ttl, default_timeout=timeout, failure_ttl=failure_ttl, max_workers=workers
+            default_ttl=default_ttl,
+            default_timeout=timeout,
+            failure_ttl=failure_ttl,
+            max_workers=workers,
+            redact=redactor,
         ),
         default_format=fmt,
         http_codes=MappingProxyType(codes),

@@ -67,7 +67,10 @@ def rfc3339(epoch: float) -> str:
 
 def _plain_item(result: FieldResult) -> Any:
     if result.error is not None:
-        return {"status": "fail", "error": result.error}
+        failed: dict[str, Any] = {"status": result.status, "error": result.error}
+        if result.message is not None:
+            failed["message"] = result.message
+        return failed
     if result.message is not None or result.observed is not None or result.unit is not None:
         item: dict[str, Any] = {"status": result.status}
         if result.message is not None:

@@ -16,11 +16,13 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from .cache import ResultStore
 from .field import CheckResult, Field, FieldResult, Status
 from .pool import WorkerPool
+from .redact import Redactor
 from .serialize import json_safe
 
 __all__ = ["Runner", "RunnerSettings", "error_text"]
@@ -56,7 +58,8 @@ class RunnerSettings:
 
     ``default_ttl=None`` runs uncached callables on every evaluation; ``failure_ttl`` caps how
     long a failure is kept (a field's own ``failure_ttl`` overrides it); ``default_timeout`` is
-    how long an evaluation waits for a field without ``timeout``.
+    how long an evaluation waits for a field without ``timeout``; ``redact`` cleans every
+    error and message text a run produces (see :class:`~flask_status.redact.Redactor`).
 
     >>> RunnerSettings(default_timeout=2.0).default_timeout
     2.0
@@ -66,6 +69,7 @@ class RunnerSettings:
     default_timeout: float = 5.0
     failure_ttl: float = 5.0
     max_workers: int = 8
+    redact: Callable[[str], str] = dataclass_field(default_factory=Redactor)
 
 
 class Runner:
@@ -108,9 +112,9 @@ class Runner:
         self._inflight: dict[str, Future[FieldResult]] = {}
         self._started: dict[str, float] = {}
         self._damping: dict[str, tuple[Status, int, int]] = {}
-        #: Called with the field after each run completes (periodic and stale refreshes
-        #: included), from the worker thread; exceptions are logged, never raised.
-        self.on_run: list[Callable[[Field], None]] = []
+        #: Called with the field and its result after each run completes (periodic runs and
+        #: stale refreshes included), from the worker thread; exceptions are logged, never raised.
+        self.on_run: list[Callable[[Field, FieldResult], None]] = []
         _runners.add(self)
 
     def _reset_after_fork(self) -> None:
@@ -245,6 +249,7 @@ class Runner:
             self._started[field.key] = started + self.timeout(field)
         result = self._damp(field, self._timed_out(field, elapsed))
         self.store.put(field.key, result, self.keep_for(field, result))
+        self._ran(field, result)
         return True
 
     def _timed_out(self, field: Field, waited: float) -> FieldResult:
@@ -292,12 +297,17 @@ class Runner:
                 if self._inflight.get(field.key) is future:
                     del self._inflight[field.key]
                     self._started.pop(field.key, None)
-            future.set_result(result if result is not None else self._failure(field, None, 0.0))
-            for callback in self.on_run:
-                try:
-                    callback(field)
-                except Exception:
-                    log.exception("flask-status: a run callback raised")
+            if result is None:
+                result = self._failure(field, None, 0.0)
+            future.set_result(result)
+            self._ran(field, result)
+
+    def _ran(self, field: Field, result: FieldResult) -> None:
+        for callback in self.on_run:
+            try:
+                callback(field, result)
+            except Exception:
+                log.exception("flask-status: a run callback raised")
 
     def _damp(self, field: Field, result: FieldResult) -> FieldResult:
         """Apply ``fail_after`` / ``recover_after``: one failed run warns, N of them fail."""
@@ -328,12 +338,22 @@ class Runner:
                     raw = self._call(field)
             else:
                 raw = self._call(field)
-            return _interpret(field, raw, time.perf_counter() - started, self.clock())
+            result = _interpret(field, raw, time.perf_counter() - started, self.clock())
         except Exception as exc:
             return self._failure(field, exc, time.perf_counter() - started)
+        if result.error is None and result.message is None:
+            return result
+        redact = self.settings.redact
+        return replace(
+            result,
+            error=redact(result.error) if result.error is not None else None,
+            message=redact(result.message) if result.message is not None else None,
+        )
 
     def _failure(self, field: Field, exc: BaseException | None, duration: float) -> FieldResult:
-        text = error_text(exc) if exc is not None else "RuntimeError: the run ended without a result"
+        text = (
+            self.settings.redact(error_text(exc)) if exc is not None else "RuntimeError: the run ended without a result"
+        )
         return FieldResult(
             field.name, "fail", error=text, duration=duration, observed_at=self.clock(), time=time.time()
         )

@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import update_wrapper
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
@@ -35,6 +35,11 @@ __all__ = ["RouteReport", "StatusEvent", "StatusState"]
 log = logging.getLogger("flask_status")
 
 _NO_STORE = (("Cache-Control", "no-store"),)
+
+Rendering = Literal["json", "health+json", "html"]
+"""What a view can answer: the two JSON formats, or the page for people on details routes."""
+
+_MIMETYPES: dict[str, str] = {**MIMETYPES, "html": "text/html"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +185,7 @@ class StatusState:
                     seen.setdefault(field.key, field)
         return [(self.runner, field) for field in seen.values()]
 
-    def _on_run(self, field: Field) -> None:
+    def _on_run(self, field: Field, result: FieldResult) -> None:
         """A run landed a result: void the bodies of the routes that show it, note changes."""
         routes = [r for r in self.manager.routes.values() if any(f.key == field.key for f in r.fields)]
         with self._lock:
@@ -231,7 +236,7 @@ class StatusState:
 
     # -- serving ------------------------------------------------------------------------------
 
-    def respond(self, route: StatusRoute, fmt: Format, details: bool) -> Response:
+    def respond(self, route: StatusRoute, fmt: Rendering, details: bool) -> Response:
         """The response for ``route``: the last rendered body while every result is fresh."""
         rendered = self._rendered.get((route.name, fmt, details))
         if (
@@ -243,25 +248,28 @@ class StatusState:
             rendered = self.render(route, fmt, details)
         return self._response_class(rendered.body, status=rendered.code, mimetype=rendered.mimetype, headers=_NO_STORE)
 
-    def render(self, route: StatusRoute, fmt: Format, details: bool) -> _Rendered:
+    def render(self, route: StatusRoute, fmt: Rendering, details: bool) -> _Rendered:
         """Evaluate and render ``route`` now, remembering the body while it stays fresh."""
         version = route.version
-        if route.readiness and self.manager.draining:
-            report = self.peek(route)  # draining: answer at once, run nothing
-            body = report.body(fmt, details=details)
-            if details:
-                body["draining"] = True
-            code = route.status_codes.get("fail") or self.settings.http_codes["fail"]
-            return _Rendered(dumps(body), code, MIMETYPES[fmt], float("-inf"), version, 0)
-        report = self.evaluate(route)
+        draining = route.readiness and self.manager.draining
+        # Draining: answer at once from what is known, run nothing.
+        report = self.peek(route) if draining else self.evaluate(route)
         # Read after evaluating, so this evaluation's own runs do not void its body at once;
         # a run it missed can only have replaced a result that is still fresh.
         changes = self._changes.get(route.name, 0)
         code = route.status_codes.get(report.status) or self.settings.http_codes[report.status]
-        rendered = _Rendered(
-            dumps(report.body(fmt, details=details)), code, MIMETYPES[fmt], report.fresh_until, version, changes
-        )
-        if report.fresh_until > self.clock():
+        if fmt == "html":
+            from .page import render_page  # the page for people is rarely asked for
+
+            body = render_page(report, now=self.clock())
+        else:
+            document = report.body(fmt, details=details)
+            if draining and details:
+                document["draining"] = True
+            body = dumps(document)
+        fresh_until = float("-inf") if draining else report.fresh_until
+        rendered = _Rendered(body, code, _MIMETYPES[fmt], fresh_until, version, changes)
+        if fresh_until > self.clock():
             self._rendered[(route.name, fmt, details)] = rendered
         return rendered
 
@@ -275,8 +283,13 @@ class StatusState:
         details = route.details
 
         def status_view() -> Response:
-            fmt: Format = "health+json" if _wants_health(default_format) else default_format
             show = details if isinstance(details, bool) else _decide_details(details, route)
+            fmt: Rendering = default_format
+            accept = request.headers.get("Accept")
+            if accept and "html" in accept and show and _prefers(accept, "text/html"):
+                fmt = "html"
+            elif default_format != "health+json" and accept and "health+json" in accept:
+                fmt = "health+json" if _prefers(accept, "application/health+json") else default_format
             return self.respond(route, fmt, show)
 
         status_view.__name__ = endpoint
@@ -292,15 +305,10 @@ class StatusState:
         return _guard(view, route, self._response_class)
 
 
-def _wants_health(default_format: Format) -> bool:
-    """Whether this request's ``Accept`` asks for health+json (cheap when it does not)."""
-    if default_format == "health+json":
-        return True
-    accept = request.headers.get("Accept")
-    if not accept or "health+json" not in accept:
-        return False
-    best = request.accept_mimetypes.best_match(["application/json", "application/health+json"])
-    return best == "application/health+json"
+def _prefers(accept: str, mimetype: str) -> bool:
+    """Whether this request's ``Accept`` prefers ``mimetype`` to plain JSON."""
+    best = request.accept_mimetypes.best_match(["application/json", mimetype])
+    return best == mimetype
 
 
 def _decide_details(decide: Callable[[], bool], route: StatusRoute) -> bool:

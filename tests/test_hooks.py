@@ -1,0 +1,124 @@
+"""on_change hooks, and damping with fail_after / recover_after."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pytest
+from conftest import FakeClock
+from flask import Flask, current_app
+
+from flask_status import StatusEvent, StatusManager
+
+
+def test_on_change_called_once_per_transition(app: Flask, clock: FakeClock, probe: Any) -> None:
+    events: list[StatusEvent] = []
+    database = probe(True)
+    status = StatusManager(app, clock=clock)
+
+    @status.on_change
+    def record(event: StatusEvent) -> None:
+        assert current_app.name == app.name  # called inside the app context
+        events.append(event)
+
+    status.add_route("ready", "/ready").add_check("database", database, ttl=1)
+    client = app.test_client()
+    for value in (True, True, False, False, False, True, True):
+        database.value = value
+        client.get("/ready")
+        clock.advance(2)
+    summary = [(e.route, e.check, e.kind, e.old, e.new) for e in events]
+    assert summary == [
+        ("ready", "database", "check", "pass", "fail"),
+        ("ready", None, "route", "pass", "fail"),
+        ("ready", "database", "check", "fail", "pass"),
+        ("ready", None, "route", "fail", "pass"),
+    ]
+    assert events[0].result is not None
+    assert events[0].result.value is False
+    assert str(events[1]) == "route 'ready' is fail (was pass)"
+
+
+def test_a_raising_hook_is_logged_and_never_breaks_a_request(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    status = StatusManager(app)
+
+    @status.on_change
+    def broken(event: StatusEvent) -> None:
+        raise RuntimeError("pager down")
+
+    status.add_route("ready", "/ready").add_check("database", lambda: False)
+    with caplog.at_level(logging.ERROR, logger="flask_status"):
+        assert app.test_client().get("/ready").status_code == 503
+    assert any("on_change callback" in r.getMessage() for r in caplog.records)
+
+
+def test_on_change_needs_a_callable() -> None:
+    with pytest.raises(TypeError, match="on_change needs a callable"):
+        StatusManager().on_change("page me")  # type: ignore[arg-type]
+
+
+def test_hooks_fire_for_background_checks_without_requests(app: Flask, probe: Any) -> None:
+    events: list[StatusEvent] = []
+    database = probe(True)
+    status = StatusManager(app)
+    status.on_change(events.append)
+    status.add_route("ready", "/ready").add_check("database", database, interval=0.05)
+    app.test_client().get("/ready")  # starts the scheduler; no request after this one
+    deadline = time.monotonic() + 5
+    while not any(e.new == "pass" and e.kind == "route" for e in events) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    database.value = False
+    while not any(e.new == "fail" and e.old == "pass" for e in events) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ("database", "pass", "fail") in [(e.check, e.old, e.new) for e in events]
+
+
+def test_fail_after_warns_before_failing(app: Flask, clock: FakeClock, probe: Any) -> None:
+    database = probe(error=TimeoutError("slow query"))
+    status = StatusManager(app, clock=clock)
+    status.add_route("ready", "/ready").add_check("database", database, ttl=1, fail_after=3)
+    client = app.test_client()
+    codes, states = [], []
+    for _ in range(4):
+        response = client.get("/ready")
+        codes.append(response.status_code)
+        states.append(response.get_json()["database"]["status"])
+        clock.advance(2)
+    assert codes == [200, 200, 503, 503]
+    assert states == ["warn", "warn", "fail", "fail"]
+    body = client.get("/ready").get_json()
+    assert body["database"]["error"] == "TimeoutError: slow query"
+
+
+def test_one_success_resets_the_failure_count(app: Flask, clock: FakeClock, probe: Any) -> None:
+    database = probe(True)
+    StatusManager(app, clock=clock).add_route("ready", "/ready").add_check("database", database, ttl=1, fail_after=2)
+    client = app.test_client()
+    codes = []
+    for value in (False, True, False, True, False, False):
+        database.value = value
+        codes.append(client.get("/ready").status_code)
+        clock.advance(2)
+    assert codes == [200, 200, 200, 200, 200, 503]
+
+
+def test_recover_after(app: Flask, clock: FakeClock, probe: Any) -> None:
+    database = probe(False)
+    status = StatusManager(app, clock=clock)
+    status.add_route("ready", "/ready").add_check("database", database, ttl=1, failure_ttl=1, recover_after=3)
+    client = app.test_client()
+    assert client.get("/ready").status_code == 503
+    database.value = True
+    codes = []
+    for _ in range(4):
+        clock.advance(2)
+        codes.append(client.get("/ready").status_code)
+    assert codes == [503, 503, 200, 200]
+
+
+@pytest.mark.parametrize(("option", "value"), [("fail_after", 0), ("recover_after", -1), ("fail_after", 1.5)])
+def test_bad_damping_options(option: str, value: Any) -> None:
+    with pytest.raises((TypeError, ValueError), match=option):
+        StatusManager().add_route("ready", "/ready").add_check("db", lambda: True, **{option: value})

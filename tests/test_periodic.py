@@ -1,0 +1,100 @@
+"""Background checks: a scheduler runs them on an interval; requests only read the latest result."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_status import StatusManager
+from flask_status.scheduler import scheduler
+
+
+def _wait_for(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def test_requests_never_run_a_periodic_check(app: Flask, probe: Any) -> None:
+    database = probe(True, sleep=0.3)
+    StatusManager(app).add_route("ready", "/ready").add_check("database", database, interval=0.2)
+    client = app.test_client()
+    started = time.monotonic()
+    first = client.get("/ready")
+    assert time.monotonic() - started < 0.2  # the request did not wait for the 0.3 s check
+    assert first.status_code == 503  # before its first result the check counts as failing
+    assert first.get_json()["database"] == {"status": "fail", "error": "Pending: no result yet"}
+    _wait_for(lambda: client.get("/ready").status_code == 200)
+    calls = database.calls
+    for _ in range(20):
+        client.get("/ready")
+    assert database.calls <= calls + 1  # requests read; only the schedule runs it
+    assert scheduler.running
+
+
+def test_runs_on_its_interval(app: Flask, probe: Any) -> None:
+    ticks = probe(True)
+    StatusManager(app).add_route("ready", "/ready").add_check("ticks", ticks, interval=0.1)
+    app.test_client().get("/ready")
+    time.sleep(0.65)
+    assert 4 <= ticks.calls <= 9
+
+
+def test_one_scheduler_thread_for_many_checks(app: Flask, probe: Any) -> None:
+    route = StatusManager(app).add_route("ready", "/ready")
+    for i in range(10):
+        route.add_check(f"c{i}", probe(True), interval=0.1)
+    app.test_client().get("/ready")
+    _wait_for(lambda: app.test_client().get("/ready").status_code == 200)
+    names = [t.name for t in threading.enumerate()]
+    assert names.count("flask-status-scheduler") == 1
+
+
+def test_an_overrunning_run_is_not_started_twice_and_times_out(
+    app: Flask, probe: Any, release: threading.Event
+) -> None:
+    hang = probe(True, gate=release)
+    StatusManager(app).add_route("ready", "/ready").add_check("hang", hang, interval=0.05, timeout=0.2)
+    client = app.test_client()
+    client.get("/ready")
+    _wait_for(lambda: "TimeoutError" in str(client.get("/ready").get_json()["hang"]))
+    time.sleep(0.3)
+    assert hang.calls == 1
+    body = client.get("/ready").get_json()
+    assert body["hang"] == {"status": "fail", "error": "TimeoutError: no result within 0.2 s"}
+    release.set()
+    _wait_for(lambda: client.get("/ready").status_code == 200)
+
+
+def test_periodic_result_shared_by_routes_and_shown_with_its_time(app: Flask, probe: Any) -> None:
+    database = probe(True)
+    status = StatusManager(app)
+    status.add_route("ready", "/ready", details=False).add_check("database", database, interval=0.1)
+    status.add_route("health", "/health", format="health+json").add_check("database", database, interval=0.1)
+    client = app.test_client()
+    client.get("/ready")
+    _wait_for(lambda: client.get("/health").status_code == 200)
+    check = client.get("/health").get_json(force=True)["checks"]["database"][0]
+    assert check["status"] == "pass"
+    assert check["time"].endswith("Z")
+
+
+def test_cli_runs_a_periodic_check_once(app: Flask, probe: Any) -> None:
+    database = probe(True)
+    StatusManager(app).add_route("ready", "/ready").add_check("database", database, interval=300)
+    result = app.test_cli_runner().invoke(args=["status"])
+    assert result.exit_code == 0, result.output
+    assert database.calls == 1
+
+
+def test_interval_excludes_ttl() -> None:
+    route = StatusManager().add_route("ready", "/ready")
+    with pytest.raises(ValueError, match="has an interval"):
+        route.add_check("database", lambda: True, interval=10, ttl=5)
+    with pytest.raises(ValueError, match="interval of check 'database' must be positive"):
+        route.add_check("database", lambda: True, interval=0)
