@@ -16,7 +16,7 @@ from cachetools import TLRUCache
 
 from .field import FieldResult
 
-__all__ = ["MemoryStore", "ResultStore"]
+__all__ = ["MemoryStore", "ResultStore", "SharedStore", "StoreUnavailable"]
 
 
 @runtime_checkable
@@ -36,6 +36,28 @@ class ResultStore(Protocol):
 
     def clear(self) -> None:
         """Forget every result."""
+
+
+class StoreUnavailable(Exception):
+    """A shared store cannot be reached now; callers fall back to the in-process path."""
+
+
+@runtime_checkable
+class SharedStore(ResultStore, Protocol):
+    """A store several processes share, with a lock that elects one runner per key.
+
+    ``get`` returns ``None`` and ``put`` does nothing while the store is unreachable; ``acquire``
+    raises :class:`StoreUnavailable` then, so the caller runs the check itself. ``acquire``
+    returns a token when this process may run ``key`` (the lock expires by itself after
+    ``ttl`` seconds), ``None`` when another holds it; ``release`` frees it only for its holder.
+    Results put here carry wall-clock times: readers compare ``FieldResult.time`` to now.
+    """
+
+    def acquire(self, key: str, ttl: float) -> str | None:
+        """Take the run lock of ``key`` for ``ttl`` seconds: a token, or ``None`` if held."""
+
+    def release(self, key: str, token: str) -> bool:
+        """Free the run lock of ``key`` if ``token`` still holds it."""
 
 
 class _Entry(NamedTuple):

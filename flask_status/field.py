@@ -185,6 +185,7 @@ class FieldOptions(TypedDict, total=False):
     critical: bool
     fail_after: int
     recover_after: int
+    shared: bool
 
 
 class CheckOptions(FieldOptions, total=False):
@@ -217,6 +218,8 @@ class Field:
     - ``fail_after``: report ``fail`` only after this many consecutive failed runs (``warn``
       before that); ``recover_after``: report ``pass`` again only after this many consecutive
       passing runs. Both default to 1.
+    - ``shared``: with a shared store (``STATUS_STORE_URL``), run once per ttl (or interval)
+      across every process and replica using the store, instead of once per process.
     - ``component_type`` / ``component_id`` (checks): shown in health+json.
 
     >>> Field("version", "2.0.0").constant
@@ -239,6 +242,7 @@ class Field:
         "kind",
         "name",
         "recover_after",
+        "shared",
         "stale",
         "timeout",
         "ttl",
@@ -259,6 +263,7 @@ class Field:
         critical: bool = True,
         fail_after: int = 1,
         recover_after: int = 1,
+        shared: bool = False,
         component_type: str | None = None,
         component_id: str | None = None,
     ) -> None:
@@ -268,8 +273,9 @@ class Field:
         if kind not in ("field", "check"):
             raise ValueError(f"kind must be 'field' or 'check', got {kind!r}")
         what = f"{kind} {name!r}"
-        if not isinstance(critical, bool):
-            raise TypeError(f"critical of {what} must be a bool, got {critical!r}")
+        for label, flag in (("critical", critical), ("shared", shared)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{label} of {what} must be a bool, got {flag!r}")
         for label, count in (("fail_after", fail_after), ("recover_after", recover_after)):
             if isinstance(count, bool) or not isinstance(count, int):
                 raise TypeError(f"{label} of {what} must be an int, got {count!r}")
@@ -289,7 +295,10 @@ class Field:
             raise ValueError(f"stale of {what} needs a positive ttl: stale results are those past their ttl")
         if self.interval is not None and (ttl is not None or stale is not None):
             raise ValueError(f"{what} has an interval: the scheduler refreshes it, so ttl and stale do not apply")
+        if shared and self.interval is None and not self.ttl:
+            raise ValueError(f"shared {what} needs a ttl or an interval: it runs once per ttl across processes")
         self.critical = critical
+        self.shared = shared
         self.fail_after = fail_after
         self.recover_after = recover_after
         self.component_type = component_type
@@ -312,7 +321,7 @@ class Field:
             if kind == "check":
                 raise TypeError(f"check {name!r} needs a callable, got {type(value).__name__}: {value!r}")
             options = (ttl, timeout, failure_ttl, stale, interval)
-            if any(option is not None for option in options) or fail_after != 1 or recover_after != 1:
+            if any(option is not None for option in options) or fail_after != 1 or recover_after != 1 or shared:
                 raise ValueError(f"field {name!r} is a constant: caching and timing options apply to callables")
             try:
                 safe = json_safe(value)

@@ -64,17 +64,28 @@ class WorkerPool:
         return self._threads
 
     def submit(self, task: Callable[[], None]) -> None:
-        """Queue ``task``; start a thread for it if none is idle and the bound allows."""
+        """Queue ``task``; start a thread for it if none is idle and the bound allows.
+
+        Raises (``RuntimeError``) when a needed thread cannot be started; the task is then
+        not queued.
+        """
         with self._lock:
             start = self._idle == 0 and self._threads < self.max_workers
             if start:
                 self._threads += 1
             else:
                 self._idle -= 1 if self._idle else 0
-        self._queue.put(task)
         if start:
             thread = threading.Thread(target=self._work, name=f"{self.name}-{self._threads}", daemon=True)
-            thread.start()
+            try:
+                thread.start()
+            except BaseException:
+                # e.g. "can't start new thread" under a process limit: count only real threads,
+                # and let the caller fail this task instead of queueing it for nobody.
+                with self._lock:
+                    self._threads -= 1
+                raise
+        self._queue.put(task)
 
     def _work(self) -> None:
         tasks = self._queue

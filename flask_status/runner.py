@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from typing import Any
 
-from .cache import ResultStore
+from .cache import ResultStore, SharedStore
 from .field import CheckResult, Field, FieldResult, Status
 from .pool import WorkerPool
 from .redact import Redactor
@@ -101,8 +101,11 @@ class Runner:
         context: Callable[[], AbstractContextManager[Any]] | None = None,
         call: Callable[[Field], Any] | None = None,
         name: str = "flask-status",
+        shared: SharedStore | None = None,
     ) -> None:
         self.store = store
+        #: The store shared between processes, for fields registered with ``shared=True``.
+        self.shared = shared
         self.settings = settings or RunnerSettings()
         self.clock = clock
         self._context = context
@@ -192,7 +195,7 @@ class Runner:
                     results[index] = latest or self.pending(field)
                     continue
             if self.ttl(field):
-                cached = store.get(field.key)
+                cached = self._lookup(field, now)
                 if cached is not None:
                     fresh_until = self.fresh_until(field, cached)
                     if now < fresh_until:
@@ -272,7 +275,7 @@ class Runner:
                 return future
             if self.ttl(field) and not force:
                 # A run may have finished between our store lookup and taking the lock.
-                cached = self.store.get(field.key)
+                cached = self._lookup(field, now, shared=False)
                 if cached is not None and now < self.fresh_until(field, cached):
                     done: Future[FieldResult] = Future()
                     done.set_result(cached)
@@ -280,14 +283,25 @@ class Runner:
             future = Future()
             self._inflight[field.key] = future
             self._started[field.key] = time.monotonic()
-        self.pool.submit(lambda: self._run(field, future))
+        try:
+            self.pool.submit(lambda: self._run(field, future))
+        except BaseException as exc:
+            # No thread will ever run it: unregister, or the field would wait forever.
+            with self._lock:
+                if self._inflight.get(field.key) is future:
+                    del self._inflight[field.key]
+                    self._started.pop(field.key, None)
+            future.set_result(self._failure(field, exc, 0.0))
         return future
 
     def _run(self, field: Field, future: Future[FieldResult]) -> None:
         result: FieldResult | None = None
         try:
-            result = self._damp(field, self.execute(field))
-            if self.ttl(field):
+            if field.shared and self.shared is not None:
+                result = self._run_shared(field, self.shared)
+            else:
+                result = self._damp(field, self.execute(field))
+            if result is not None and self.ttl(field):
                 self.store.put(field.key, result, self.keep_for(field, result))
         except BaseException as exc:
             if result is None:
@@ -297,10 +311,69 @@ class Runner:
                 if self._inflight.get(field.key) is future:
                     del self._inflight[field.key]
                     self._started.pop(field.key, None)
-            if result is None:
-                result = self._failure(field, None, 0.0)
-            future.set_result(result)
-            self._ran(field, result)
+            if result is None:  # not elected, and nothing published yet
+                future.set_result(self.pending(field))
+            else:
+                future.set_result(result)
+                self._ran(field, result)
+
+    # -- one run per ttl across processes ----------------------------------------------------
+
+    def _lookup(self, field: Field, now: float, *, shared: bool = True) -> FieldResult | None:
+        """The best result known for ``field``: this process's, or a fresher published one."""
+        local = self.store.get(field.key)
+        if not (shared and field.shared and self.shared is not None):
+            return local
+        if local is not None and now < self.fresh_until(field, local):
+            return local
+        published = self._published(field, self.shared)
+        if published is None or (local is not None and published.time <= local.time):
+            return local
+        self.store.put(field.key, published, self.keep_for(field, published))
+        return published
+
+    def _published(self, field: Field, shared: SharedStore) -> FieldResult | None:
+        """The shared store's result for ``field``, its age moved onto this process's clock."""
+        try:
+            result = shared.get(field.stable_key)
+        except Exception:  # the store logs its own outages; a probe never fails for it
+            return None
+        if result is None:
+            return None
+        age = max(time.time() - result.time, 0.0)
+        return replace(result, observed_at=self.clock() - age)
+
+    def _run_shared(self, field: Field, shared: SharedStore) -> FieldResult | None:
+        """Run ``field`` if this process wins the store's lock, else take the winner's result.
+
+        A periodic field's lock is held most of an interval, so one process runs it per
+        interval; a ttl field's lock is released after the run, and the others wait for the
+        published result (bounded by the timeout). With the store unreachable, run here.
+        """
+        periodic = field.interval is not None
+        timeout = self.timeout(field)
+        lock_ttl = 0.8 * field.interval if field.interval is not None else timeout + 1.0
+        try:
+            token = shared.acquire(field.stable_key, lock_ttl)
+        except Exception:  # unreachable: the in-process path keeps probes answering
+            return self._damp(field, self.execute(field))
+        if token is not None:
+            result = self._damp(field, self.execute(field))
+            try:
+                shared.put(field.stable_key, result, self.keep_for(field, result))
+            finally:
+                if not periodic:
+                    shared.release(field.stable_key, token)
+            return result
+        if periodic:
+            return self._published(field, shared)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            published = self._published(field, shared)
+            if published is not None and self.clock() < self.fresh_until(field, published):
+                return published
+            time.sleep(0.02)
+        return self._timed_out(field, timeout)
 
     def _ran(self, field: Field, result: FieldResult) -> None:
         for callback in self.on_run:

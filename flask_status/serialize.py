@@ -22,6 +22,7 @@ from typing import Any
 __all__ = ["dumps", "json_safe"]
 
 _MAX_DEPTH = 64
+_MAX_INT_BITS = 4000 * 3  # about 3600 decimal digits: under any int-to-str limit CPython sets
 
 
 def json_safe(value: Any, _depth: int = 0) -> Any:
@@ -32,7 +33,12 @@ def json_safe(value: Any, _depth: int = 0) -> Any:
     """
     if _depth > _MAX_DEPTH:
         raise ValueError(f"value nests deeper than {_MAX_DEPTH} levels")
-    if value is None or isinstance(value, (bool, str, int)):
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        # json.dumps refuses integers longer than sys.get_int_max_str_digits() (4300 digits).
+        if value.bit_length() > _MAX_INT_BITS:
+            raise ValueError(f"integer of {value.bit_length()} bits is too large to encode")
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None

@@ -39,7 +39,7 @@ _NO_STORE = (("Cache-Control", "no-store"),)
 Rendering = Literal["json", "health+json", "html"]
 """What a view can answer: the two JSON formats, or the page for people on details routes."""
 
-_MIMETYPES: dict[str, str] = {**MIMETYPES, "html": "text/html"}
+_MIMETYPES: dict[str, str] = {"json": MIMETYPES["json"], "health+json": MIMETYPES["health+json"], "html": "text/html"}
 
 
 @dataclass(frozen=True, slots=True)
