@@ -213,7 +213,7 @@ class Runner:
             try:
                 results[index] = future.result(timeout=max(remaining, 0.0))
             except FutureTimeout:
-                results[index] = self._timed_out(field, time.monotonic() - started)
+                results[index] = self._damp_timeout(field, self._timed_out(field, time.monotonic() - started))
             except BaseException as exc:  # the run itself broke down; report, never raise
                 results[index] = self._failure(field, exc, 0.0)
         return [r for r in results if r is not None]
@@ -381,6 +381,23 @@ class Runner:
                 callback(field, result)
             except Exception:
                 log.exception("flask-status: a run callback raised")
+
+    def _damp_timeout(self, field: Field, result: FieldResult) -> FieldResult:
+        """Damp a request's timeout: each timeout a run lasts counts as one failed run, once."""
+        if field.fail_after == 1 and field.recover_after == 1:
+            return result
+        with self._lock:
+            started = self._started.get(field.key)
+            timeout = self.timeout(field)
+            count = started is not None and time.monotonic() - started >= timeout
+            if count and started is not None:
+                self._started[field.key] = started + timeout
+            reported, fails, _ = self._damping.get(field.key, ("pass", 0, 0))
+        if count:
+            return self._damp(field, result)
+        if reported != "fail" and fails < field.fail_after:
+            return replace(result, status="warn")
+        return result
 
     def _damp(self, field: Field, result: FieldResult) -> FieldResult:
         """Apply ``fail_after`` / ``recover_after``: one failed run warns, N of them fail."""

@@ -267,7 +267,8 @@ class StatusState:
             if draining and details:
                 document["draining"] = True
             body = dumps(document)
-        fresh_until = float("-inf") if draining else report.fresh_until
+        # The page shows ages and when it was rendered: it is never kept, only its results are.
+        fresh_until = float("-inf") if draining or fmt == "html" else report.fresh_until
         rendered = _Rendered(body, code, _MIMETYPES[fmt], fresh_until, version, changes)
         if fresh_until > self.clock():
             self._rendered[(route.name, fmt, details)] = rendered

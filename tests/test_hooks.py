@@ -122,3 +122,13 @@ def test_recover_after(app: Flask, clock: FakeClock, probe: Any) -> None:
 def test_bad_damping_options(option: str, value: Any) -> None:
     with pytest.raises((TypeError, ValueError), match=option):
         StatusManager().add_route("ready", "/ready").add_check("db", lambda: True, **{option: value})
+
+
+def test_fail_after_counts_a_hung_run_once_per_timeout(app: Flask, probe: Any, release: Any) -> None:
+    hang = probe(True, gate=release)
+    StatusManager(app).add_route("ready", "/ready").add_check("database", hang, timeout=0.1, fail_after=3)
+    client = app.test_client()
+    codes = [client.get("/ready").status_code for _ in range(3)]
+    assert codes == [200, 200, 503]  # three timeouts of one hung run: warn, warn, fail
+    assert hang.calls == 1
+    release.set()
