@@ -58,11 +58,12 @@ class RouteReport:
     results: tuple[FieldResult, ...]
     status: Status
     fresh_until: float
+    #: The fields the results belong to, in the same order (default: the route's, as now).
+    fields: tuple[Field, ...] = ()
 
-    @property
-    def fields(self) -> tuple[Field, ...]:
-        """The fields the results belong to, in the same order."""
-        return self.route.fields[: len(self.results)]
+    def __post_init__(self) -> None:
+        if not self.fields and self.results:
+            object.__setattr__(self, "fields", self.route.fields[: len(self.results)])
 
     def body(self, fmt: Format, *, details: bool) -> dict[str, Any]:
         """The JSON body of this report in ``fmt``."""
@@ -172,7 +173,7 @@ class StatusState:
         status: Status = "fail" if route.readiness and self.manager.draining else aggregate(fields, results)
         pairs = zip(fields, results, strict=True)
         fresh_until = min((self.runner.fresh_until(f, r) for f, r in pairs), default=float("inf"))
-        report = RouteReport(route, results, status, fresh_until)
+        report = RouteReport(route, results, status, fresh_until, tuple(fields))
         self._observe(report)
         return report
 
