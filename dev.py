@@ -65,7 +65,13 @@ def main(argv: list[str]) -> int:
     if command == "bench":
         ensure_venv()
         status = 0
-        for script in ("bench_overhead.py", "bench_burst.py"):
+        for script in (
+            "bench_overhead.py",
+            "bench_burst.py",
+            "bench_server.py",
+            "bench_memory.py",
+            "bench_rerender.py",
+        ):
             status |= _run(PYTHON, f"benchmarks/{script}", *rest)
         return status
     print(__doc__)

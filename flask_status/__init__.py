@@ -11,7 +11,7 @@
 """
 
 from .auth import all_of, any_of, basic_auth, bearer_token, ip_allowlist
-from .cache import MemoryStore, ResultStore
+from .cache import MemoryStore, ResultStore, SharedStore, StoreUnavailable
 from .compat import FlaskStatus
 from .field import CheckOptions, CheckResult, Field, FieldOptions, FieldResult, Status
 from .manager import StatusManager
@@ -30,6 +30,8 @@ __all__ = [
     "FlaskStatus",
     "MemoryStore",
     "ResultStore",
+    "SharedStore",
+    "StoreUnavailable",
     "RouteReport",
     "Runner",
     "Status",

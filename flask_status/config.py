@@ -41,6 +41,13 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "STATUS_REDACT": (),
         # Mask URL credentials, Authorization values, password=/token=/secret= pairs.
         "STATUS_REDACT_DEFAULTS": True,
+        # Seconds readiness fails on SIGTERM before the server stops (see flask_status.drain).
+        "STATUS_DRAIN_DELAY": 10.0,
+        # A store shared by every process and replica, for checks registered with shared=True:
+        # a redis:// URL (needs the redis extra). None: every process keeps its own results.
+        "STATUS_STORE_URL": None,
+        # Namespace of the shared store's keys.
+        "STATUS_STORE_PREFIX": "flask-status",
         # Accepted bearer tokens of flask_status.auth.bearer_token(): a str ("a, b") or a list.
         # None: no token is accepted until one is configured (the authenticator fails closed).
         "STATUS_TOKENS": None,
@@ -62,6 +69,8 @@ class Settings:
     default_format: Format
     http_codes: Mapping[str, int]
     cache_size: int
+    store_url: str | None = None
+    store_prefix: str = "flask-status"
 
 
 def _positive_int(value: Any, key: str) -> int:
@@ -106,4 +115,12 @@ def resolve_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) ->
         default_format=fmt,
         http_codes=MappingProxyType(codes),
         cache_size=_positive_int(get("STATUS_CACHE_SIZE"), "STATUS_CACHE_SIZE"),
+        store_url=_optional_str(get("STATUS_STORE_URL"), "STATUS_STORE_URL"),
+        store_prefix=_optional_str(get("STATUS_STORE_PREFIX"), "STATUS_STORE_PREFIX") or "flask-status",
     )
+
+
+def _optional_str(value: Any, key: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"{key} must be a non-empty str or None, got {value!r}")
+    return value

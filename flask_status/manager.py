@@ -7,16 +7,20 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Blueprint, Flask, current_app
 from flask.blueprints import BlueprintSetupState
 
+from .cache import SharedStore
 from .cli import status_command
 from .config import DEFAULTS, resolve_settings
 from .report import Format
 from .route import Authenticator, StatusRoute, normalize_url
 from .state import RouteReport, StatusEvent, StatusState
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = ["EXTENSION_KEY", "StatusManager"]
 
@@ -35,7 +39,9 @@ class StatusManager:
 
     Options given here override the app's config (``STATUS_DEFAULT_TTL``,
     ``STATUS_DEFAULT_TIMEOUT``, ``STATUS_FAILURE_TTL``, ``STATUS_MAX_WORKERS``,
-    ``STATUS_DEFAULT_FORMAT``, ``STATUS_HTTP_CODES``). ``clock`` is the time source for
+    ``STATUS_DEFAULT_FORMAT``, ``STATUS_HTTP_CODES``). ``store`` is a store shared by every
+    process and replica (a :class:`~flask_status.redis_store.RedisStore`, or a ``redis://`` URL,
+    like ``STATUS_STORE_URL``), used by checks registered with ``shared=True``. ``clock`` is the time source for
     freshness (``time.monotonic``); tests pass a fake one to move time without sleeping.
     Endpoints are named ``f"{name}_{route_name}"``, e.g. ``url_for("status_live")``.
 
@@ -59,6 +65,7 @@ class StatusManager:
         max_workers: int | None = None,
         default_format: Format | None = None,
         status_codes: Mapping[str, int] | None = None,
+        store: SharedStore | str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         StatusRoute(name, "/")  # validates the name with the same rules as a route's
@@ -66,6 +73,8 @@ class StatusManager:
             raise TypeError(f"url_prefix must be a str, not {type(url_prefix).__name__}: {url_prefix!r}")
         if not callable(clock):
             raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
+        if store is not None and not isinstance(store, (str, SharedStore)):
+            raise TypeError(f"store must be a shared store (RedisStore) or a redis:// URL, got {store!r}")
         self.name = name
         self.url_prefix = normalize_url(url_prefix).rstrip("/") if url_prefix else ""
         self.clock = clock
@@ -76,10 +85,16 @@ class StatusManager:
             "STATUS_MAX_WORKERS": max_workers,
             "STATUS_DEFAULT_FORMAT": default_format,
             "STATUS_HTTP_CODES": status_codes,
+            "STATUS_STORE_URL": store if isinstance(store, str) else None,
         }
+        #: A shared store given as an object; one given as a URL is built per app in init_app.
+        self.store = store if not isinstance(store, str) else None
         # Validate the overrides now, against the defaults, so a bad one fails at construction.
         resolve_settings(DEFAULTS, self._overrides)
         self._routes: dict[str, StatusRoute] = {}
+        #: Called with (app, state, mount) each time the manager is registered on an app, after
+        #: its routes are mounted: the metrics route uses it to reach apps initialised later.
+        self._app_hooks: list[Callable[[Flask, StatusState, _Mount], None]] = []
         self._draining = threading.Event()
         #: Callbacks registered with :meth:`on_change`, called once per status transition.
         self.change_callbacks: list[Callable[[StatusEvent], None]] = []
@@ -127,6 +142,8 @@ class StatusManager:
             self._mount(app, state, mount, route)
         registry[self.name] = state
         self._mounts[app] = mount
+        for hook in list(self._app_hooks):
+            hook(app, state, mount)
         if "status" not in app.cli.commands:
             app.cli.add_command(status_command)
 
@@ -193,6 +210,22 @@ class StatusManager:
         endpoint = self.endpoint(route.name)
         mount.add(route.url, endpoint, state.view(route, endpoint))
         state.urls[route.name] = rule
+
+    def add_metrics_route(
+        self,
+        url: str = "/metrics",
+        *,
+        authenticator: Authenticator | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        """Serve Prometheus metrics of this manager's checks and routes at ``url``.
+
+        Needs the ``prometheus`` extra; works for apps initialised before and after. See
+        :mod:`flask_status.metrics` for the metric names and gunicorn's multiprocess mode.
+        """
+        from .metrics import add_metrics_route
+
+        add_metrics_route(self, url, authenticator=authenticator, registry=registry)
 
     @property
     def draining(self) -> bool:

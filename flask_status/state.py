@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from .cache import MemoryStore, ResultStore
+from .cache import MemoryStore, ResultStore, SharedStore
 from .config import Settings
 from .field import Field, FieldResult, Status
 from .report import MIMETYPES, Format, aggregate, item_status, render
@@ -127,8 +127,15 @@ class StatusState:
         self.settings = settings
         self.clock = clock
         self.store: ResultStore = MemoryStore(settings.cache_size, timer=clock)
+        #: The store shared between processes, or None: checks with shared=True run per process.
+        self.shared: SharedStore | None = manager.store
+        if self.shared is None and settings.store_url is not None:
+            from .redis_store import RedisStore  # the redis extra is needed only when configured
+
+            self.shared = RedisStore(settings.store_url, prefix=settings.store_prefix)
         self.runner = Runner(
             self.store,
+            shared=self.shared,
             settings=settings.runner,
             clock=clock,
             context=app.app_context,
