@@ -12,18 +12,15 @@ import json
 import logging
 import os
 import pickle
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import pytest
+from conftest import RedisServer as Server
+from conftest import free_port, redis_binary
 
 from flask_status.field import FieldResult
 from flask_status.redis_store import RedisStore, StoreUnavailable
@@ -46,96 +43,10 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {seconds} s")
-        time.sleep(0.02)
-
-
-@dataclass
-class Server:
-    """A private redis-server: stop, pause and start it again on the same port."""
-
-    binary: str
-    port: int
-    args: tuple[str, ...] = ()
-    password: str | None = None
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    def url(self, password: str | None = None) -> str:
-        secret = password if password is not None else self.password
-        auth = f":{secret}@" if secret else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
-
-    def client(self) -> Any:
-        import redis
-
-        return redis.Redis(
-            port=self.port, password=self.password, socket_timeout=2, socket_connect_timeout=2, protocol=2
-        )
-
-    def start(self) -> None:
-        command = [
-            self.binary,
-            *("--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
-            *self.args,
-        ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        probe = self.client()
-
-        def answers() -> bool:
-            assert self.process is not None
-            assert self.process.poll() is None, f"redis-server exited with {self.process.returncode}"
-            try:
-                return bool(probe.ping())
-            except Exception:
-                return False
-
-        try:
-            wait_for(answers, 10, "private redis-server did not answer PING")
-        finally:
-            probe.close()
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGCONT)
-            process.terminate()
-            process.wait(10)
-
-    def pause(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
-
-
-def _binary() -> str:
-    try:
-        import redis  # noqa: F401
-    except ImportError:
-        unavailable("redis-py is not installed: pip install 'flask-status[redis]'")
-    binary = shutil.which("redis-server")
-    if binary is None:
-        unavailable("redis-server is not installed (apt-get install redis-server)")
-    return binary
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     """One private redis-server for the tests that leave it running."""
-    instance = Server(_binary(), free_port())
+    instance = Server(redis_binary(), free_port())
     instance.start()
     try:
         yield instance
@@ -144,24 +55,9 @@ def server() -> Iterator[Server]:
 
 
 @pytest.fixture
-def start_server() -> Iterator[Callable[..., Server]]:
-    """Start private redis-servers of one test (stopped, paused or restarted at will)."""
-    binary = _binary()
-    started: list[Server] = []
-
-    def start(*args: str, password: str | None = None) -> Server:
-        if password is not None:
-            args = (*args, "--requirepass", password)
-        instance = Server(binary, free_port(), args, password)
-        started.append(instance)
-        instance.start()
-        return instance
-
-    try:
-        yield start
-    finally:
-        for instance in started:
-            instance.stop()
+def start_server(start_redis: Callable[..., Server]) -> Callable[..., Server]:
+    """Private redis-servers of one test (stopped, paused or restarted at will)."""
+    return start_redis
 
 
 @pytest.fixture
