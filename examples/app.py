@@ -49,7 +49,8 @@ def create_app() -> Flask:
     # Liveness: no checks at all. A probe must not restart a pod because the database is down.
     status.add_route("live", "/health/live")
     # Readiness: the load balancer's route. Status only, nothing about the checks leaks.
-    ready = status.add_route("ready", "/health/ready", details=False)
+    # readiness=True: fails at once while the server drains on SIGTERM (flask_status.drain).
+    ready = status.add_route("ready", "/health/ready", details=False, readiness=True)
     ready.add_check("database", database, ttl=30, timeout=2.0)
     # Details, for people and monitoring: behind a bearer token.
     details = status.add_route(

@@ -1,0 +1,13 @@
+"""gunicorn settings for the example app: drain readiness on SIGTERM before stopping.
+
+gunicorn -c examples/gunicorn.conf.py "examples.app:create_app()"
+"""
+
+from flask_status.drain import post_worker_init, when_ready  # noqa: F401
+
+bind = "0.0.0.0:8000"
+worker_class = "gthread"
+workers = 2
+threads = 8
+# Requests still running when STATUS_DRAIN_DELAY (10 s by default) has passed get this long.
+graceful_timeout = 15
