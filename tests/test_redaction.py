@@ -93,3 +93,31 @@ def test_check_result_messages_are_redacted(app: Flask) -> None:
 
     StatusManager(app).add_route("details", "/details").add_check("replica", replica)
     assert SECRET not in app.test_client().get("/details").get_data(as_text=True)
+
+
+def test_real_sqlalchemy_psycopg_error_carrying_a_password(app: Flask) -> None:
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    psycopg = pytest.importorskip("psycopg")
+    from flask_status.checks import sqlalchemy_check
+
+    # psycopg quotes the whole malformed URI, password included, in its error; SQLAlchemy
+    # passes it on. The redactor masks it everywhere it would show.
+    dsn = f"postgresql://billing:{SECRET}@[::1/billing"
+    engine = sqlalchemy.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(dsn))
+    StatusManager(app).add_route("details", "/details").add_check("database", sqlalchemy_check(engine))
+    error = app.test_client().get("/details").get_json()["database"]["error"]
+    assert "postgresql://billing:***@[::1/billing" in error
+    assert SECRET not in error
+    assert SECRET not in app.test_cli_runner().invoke(args=["status"]).output
+
+
+def test_real_redis_error_through_a_url_with_a_password(app: Flask) -> None:
+    pytest.importorskip("redis")
+    from flask_status.checks import redis_check
+
+    StatusManager(app).add_route("details", "/details").add_check(
+        "cache", redis_check(f"redis://:{SECRET}@127.0.0.1:1/0", timeout=0.5)
+    )
+    body = app.test_client().get("/details").get_data(as_text=True)
+    assert "ConnectionError" in body
+    assert SECRET not in body
