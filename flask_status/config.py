@@ -97,6 +97,7 @@ def resolve_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) ->
         raise ValueError(f"STATUS_DEFAULT_FORMAT must be one of {FORMATS}, got {fmt!r}")
     codes = dict(DEFAULTS["STATUS_HTTP_CODES"])
     codes.update(validate_status_codes(get("STATUS_HTTP_CODES"), "STATUS_HTTP_CODES"))
+    validate_seconds(get("STATUS_DRAIN_DELAY"), "STATUS_DRAIN_DELAY", allow_zero=True)
     defaults = get("STATUS_REDACT_DEFAULTS")
     if not isinstance(defaults, bool):
         raise TypeError(f"STATUS_REDACT_DEFAULTS must be a bool, got {defaults!r}")

@@ -293,8 +293,10 @@ class Field:
         self.interval = validate_seconds(interval, f"interval of {what}", allow_zero=False)
         if self.stale is not None and not self.ttl:
             raise ValueError(f"stale of {what} needs a positive ttl: stale results are those past their ttl")
-        if self.interval is not None and (ttl is not None or stale is not None):
-            raise ValueError(f"{what} has an interval: the scheduler refreshes it, so ttl and stale do not apply")
+        if self.interval is not None and (ttl is not None or stale is not None or failure_ttl is not None):
+            raise ValueError(
+                f"{what} has an interval: the scheduler refreshes it, so ttl, stale and failure_ttl do not apply"
+            )
         if shared and self.interval is None and not self.ttl:
             raise ValueError(f"shared {what} needs a ttl or an interval: it runs once per ttl across processes")
         self.critical = critical
@@ -305,6 +307,7 @@ class Field:
         self.component_id = component_id
         self.constant_result: FieldResult | None
         if callable(value):
+            _check_no_required_arguments(value, what)
             self.func: Callable[[], Any] | None = value
             self.value: Any = None
             self.is_async = _is_async(value)
@@ -353,6 +356,21 @@ class Field:
     def __repr__(self) -> str:
         what = "constant" if self.func is None else getattr(self.func, "__qualname__", repr(self.func))
         return f"<{self.kind.capitalize()} {self.name!r} {what} ttl={self.ttl} timeout={self.timeout}>"
+
+
+def _check_no_required_arguments(func: Callable[..., Any], what: str) -> None:
+    """Refuse a callable that cannot be called with no arguments, at registration."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # some builtins have no signature: let them be
+        return
+    required = [
+        p.name
+        for p in signature.parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    if required:
+        raise TypeError(f"{what} is called with no arguments, but its callable requires {', '.join(required)}")
 
 
 def _is_async(func: Callable[..., Any]) -> bool:

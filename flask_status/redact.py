@@ -15,18 +15,22 @@ __all__ = ["DEFAULT_PATTERNS", "MASK", "Redactor"]
 
 MASK = "***"
 
-_SECRET_WORDS = r"password|passwd|pwd|pass|token|access_token|refresh_token|secret|client_secret|api_?key|apikey"
+# Matched inside longer names too (db_password, PGPASSWORD, X-Api-Key, aws_secret_access_key).
+_SECRET_WORDS = r"password|passwd|pwd|pass|token|secret|api[_-]?key|apikey|credentials?|private[_-]?key"
 
 DEFAULT_PATTERNS: tuple[re.Pattern[str], ...] = (
-    # scheme://user:PASSWORD@host -> scheme://user:***@host
-    re.compile(r"(?P<keep>\b[a-z][a-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+(?=@)", re.IGNORECASE),
+    # scheme://user:PASSWORD@host -> scheme://user:***@host (up to the last @: passwords hold @ too)
+    re.compile(r"(?P<keep>\b[a-z][a-z0-9+.\-]*://[^\s:/@]*:)[^\s/]*(?=@)", re.IGNORECASE),
     # Authorization: Bearer abc / Proxy-Authorization: Basic xyz
     re.compile(
-        r"(?P<keep>\b(?:proxy-)?authorization\s*[:=]\s*)(?:(?:bearer|basic|token|digest)\s+)?[^\s,;'\"]+", re.IGNORECASE
+        r"(?P<keep>\b(?:proxy-)?authorization\s*[:=]\s*)(?:(?:bearer|basic|token|digest)\s+)?[^\s,;'\"]+",
+        re.IGNORECASE,
     ),
-    # password=..., token: '...', "secret": "..."  (quoted values keep their quotes out)
+    # a bare bearer token: "Bearer eyJhbGciOi..."
+    re.compile(r"(?P<keep>\bbearer\s+)[a-z0-9._~+/=-]{8,}", re.IGNORECASE),
+    # password=..., DB_PASS: '...', "secret": "...", X-Api-Key: ... (quoted values masked whole)
     re.compile(
-        rf"(?P<keep>[\"']?\b(?:{_SECRET_WORDS})\b[\"']?\s*[:=]\s*)(?:\"[^\"]*\"|'[^']*'|[^\s,;&)}}\]]+)",
+        rf"(?P<keep>[\"']?\b[\w.-]*?(?:{_SECRET_WORDS})[\w-]*[\"']?\s*[:=]\s*)(?:\"[^\"]*\"|'[^']*'|[^\s,;&)}}\]]+)",
         re.IGNORECASE,
     ),
 )

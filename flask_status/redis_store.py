@@ -40,6 +40,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from .cache import StoreUnavailable
 from .field import STATUSES, FieldResult, validate_seconds
 
 if TYPE_CHECKING:
@@ -70,13 +71,8 @@ _NUMBERS = ("duration", "observed_at", "time")
 _CLEAR_BATCH = 500
 
 
-class StoreUnavailable(Exception):
-    """Raised by :meth:`RedisStore.acquire` when Redis cannot be reached (or is in its
-    ``retry_after`` pause after an outage): nobody can be elected, so run the check locally.
-
-    >>> issubclass(StoreUnavailable, Exception)
-    True
-    """
+# Raised by RedisStore.acquire when Redis cannot be reached (or is in its retry_after pause
+# after an outage): nobody can be elected, so the caller runs the check locally.
 
 
 def redact_url(url: str) -> str:

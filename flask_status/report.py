@@ -129,9 +129,7 @@ def _health_check(field: Field, result: FieldResult, *, details: bool) -> dict[s
     if details and result.status != "pass":
         output = result.error or result.message
         if output:
-            entry["output"] = output
-    elif result.message is not None and result.status == "pass":
-        entry["output"] = result.message
+            entry["output"] = output  # the draft: output is for warn and fail only
     return entry
 
 

@@ -78,8 +78,8 @@ def normalize_message(message: object) -> dict[str, Any]:
 def validate_status_codes(codes: object, what: str = "status_codes") -> dict[str, int]:
     """Check a ``{"pass": 200, "warn": 200, "fail": 503}``-style mapping (any subset).
 
-    >>> validate_status_codes({"warn": 429})
-    {'warn': 429}
+    >>> validate_status_codes({"warn": 207})
+    {'warn': 207}
     """
     if not isinstance(codes, Mapping):
         raise TypeError(f"{what} must be a mapping of status to HTTP code, got {codes!r}")
@@ -87,8 +87,10 @@ def validate_status_codes(codes: object, what: str = "status_codes") -> dict[str
     for status, code in codes.items():
         if status not in ("pass", "warn", "fail"):
             raise ValueError(f"{what} keys must be 'pass', 'warn' or 'fail', got {status!r}")
-        if isinstance(code, bool) or not isinstance(code, int) or not 200 <= code <= 599:
-            raise ValueError(f"{what}[{status!r}] must be an HTTP status from 200 to 599, got {code!r}")
+        # The health+json draft: pass and warn are 2xx-3xx, fail is 4xx-5xx.
+        low, high = (400, 599) if status == "fail" else (200, 399)
+        if isinstance(code, bool) or not isinstance(code, int) or not low <= code <= high:
+            raise ValueError(f"{what}[{status!r}] must be an HTTP status from {low} to {high}, got {code!r}")
         checked[status] = code
     return checked
 

@@ -29,6 +29,9 @@ __all__ = ["Runner", "RunnerSettings", "error_text"]
 
 log = logging.getLogger("flask_status")
 
+PENDING = "Pending: no result yet"
+"""The error of a periodic field before its first run: it counts as failing."""
+
 _runners: weakref.WeakSet[Runner] = weakref.WeakSet()
 
 
@@ -126,9 +129,10 @@ class Runner:
         self._lock = threading.Lock()
         self._inflight = {}
         self._started = {}
-        reset = getattr(self.store, "reset_after_fork", None)
-        if reset is not None:
-            reset()
+        for store in (self.store, self.shared):
+            reset = getattr(store, "reset_after_fork", None)
+            if reset is not None:
+                reset()
 
     # -- the per-field policy, resolved against the app's defaults ---------------------------
 
@@ -142,7 +146,10 @@ class Runner:
     def ttl_for(self, field: Field, result: FieldResult) -> float:
         """Seconds ``result`` stays fresh: shorter for a failure, so recovery shows quickly."""
         ttl = self.ttl(field)
-        if result.status != "fail" or ttl == 0 or field.interval is not None:
+        # A failure, or a failed run that damping reports as a warning: kept briefly either way.
+        damping = self._damping.get(field.key)
+        failed = result.status == "fail" or result.error is not None or (damping is not None and damping[1] > 0)
+        if not failed or ttl == 0 or field.interval is not None:
             return ttl
         cap = field.failure_ttl if field.failure_ttl is not None else self.settings.failure_ttl
         return min(ttl, cap)
@@ -165,8 +172,8 @@ class Runner:
         """The clock time until which ``result`` may be served for ``field`` without a run."""
         if field.func is None:
             return float("inf")
-        if result.timed_out and field.interval is None:
-            return float("-inf")
+        if (result.timed_out and field.interval is None) or result.error == PENDING:
+            return float("-inf")  # never kept: the next evaluation looks again
         return result.observed_at + self.ttl_for(field, result)
 
     # -- evaluation ---------------------------------------------------------------------------
@@ -203,7 +210,14 @@ class Runner:
                         continue
                     if field.stale is not None and now < fresh_until + field.stale:
                         self._flight(field, now)  # refresh in the background; do not wait
-                        results[index] = cached
+                        started = self._started.get(field.key)
+                        if started is not None and time.monotonic() - started >= self.timeout(field):
+                            # A refresh hung past its timeout is news: never hide it behind the
+                            # stale success.
+                            timed_out = self._timed_out(field, time.monotonic() - started)
+                            results[index] = self._damp_timeout(field, timed_out)
+                        else:
+                            results[index] = cached
                         continue
             waits.append((index, field, self._flight(field, now)))
         started = time.monotonic()
@@ -224,9 +238,7 @@ class Runner:
 
     def pending(self, field: Field) -> FieldResult:
         """The result of a field that has none yet: it counts as failing until it has a verdict."""
-        return FieldResult(
-            field.name, "fail", error="Pending: no result yet", observed_at=self.clock(), time=time.time()
-        )
+        return FieldResult(field.name, "fail", error=PENDING, observed_at=self.clock(), time=time.time())
 
     def refresh(self, field: Field) -> Future[FieldResult]:
         """Start a run of ``field`` now unless one is in flight; never waits for it.
@@ -365,13 +377,24 @@ class Runner:
                 if not periodic:
                     shared.release(field.stable_key, token)
             return result
-        if periodic:
-            return self._published(field, shared)
         deadline = time.monotonic() + timeout
+        if periodic:
+            # The winner may still be running: wait (bounded) for this interval's result.
+            interval = field.interval or 0.0
+            published = self._published(field, shared)
+            while time.monotonic() < deadline:
+                if published is not None and time.time() - published.time < interval:
+                    break
+                time.sleep(0.05)
+                published = self._published(field, shared)
+            return published
         while time.monotonic() < deadline:
             published = self._published(field, shared)
             if published is not None and self.clock() < self.fresh_until(field, published):
                 return published
+            if not getattr(shared, "available", True):
+                # The store went away while we waited: the winner's result will never come.
+                return self._damp(field, self.execute(field))
             time.sleep(0.02)
         return self._timed_out(field, timeout)
 

@@ -64,4 +64,7 @@ def json_safe(value: Any, _depth: int = 0) -> Any:
 
 def dumps(body: Any) -> bytes:
     """Encode an already JSON-safe body compactly, as Flask's ``jsonify`` does, with a newline."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode() + b"\n"
+    # errors="replace": a lone surrogate (os.fsdecode of a non-UTF-8 name) becomes "?" instead of
+    # turning the whole route into a 500.
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8", errors="replace") + b"\n"

@@ -8,6 +8,7 @@ everything after the view: it compares a deadline and returns the body rendered 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -33,6 +34,19 @@ if TYPE_CHECKING:
 __all__ = ["RouteReport", "StatusEvent", "StatusState"]
 
 log = logging.getLogger("flask_status")
+
+_states: weakref.WeakSet[StatusState] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A parent thread may have held a state's lock at fork time; the child starts with new ones.
+    for state in list(_states):
+        state._lock = threading.Lock()
+        state._announcing = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _NO_STORE = (("Cache-Control", "no-store"),)
 
@@ -118,8 +132,10 @@ class StatusState:
     scheduler. ``_rendered`` maps a route, format and detail level to an immutable rendered
     body; entries are replaced whole, and a reader that races a writer sees the old body or
     the new one, both correct, so it needs no lock. ``_last`` (the last status of each route
-    and item, for transitions) and ``_changes`` (a counter per route, bumped when a run lands a
-    new result for one of its fields, which voids its rendered bodies) are guarded by ``_lock``.
+    and item, for transitions, with ``_seen``, the observation time of each item's last result) and ``_changes`` (a counter per route, bumped when a run lands a
+    new result for one of its fields, which voids its rendered bodies) are guarded by ``_lock``;
+    ``_announcing`` (re-entrant) orders the noticing and announcing of transitions, so hooks
+    see them in order.
     """
 
     def __init__(self, manager: StatusManager, app: Flask, settings: Settings, clock: Callable[[], float]) -> None:
@@ -148,11 +164,14 @@ class StatusState:
         self._rendered: dict[tuple[str, str, bool], _Rendered] = {}
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str], Status] = {}
+        self._seen: dict[tuple[str, str], float] = {}
+        self._announcing = threading.RLock()
         self._changes: dict[str, int] = {}
         self._scheduled = False
         #: The URL rule each route is mounted at on this app (prefixes included).
         self.urls: dict[str, str] = {}
         self.runner.on_run.append(self._on_run)
+        _states.add(self)
 
     # -- evaluation, with or without a request ------------------------------------------------
 
@@ -199,30 +218,70 @@ class StatusState:
         with self._lock:
             for route in routes:
                 self._changes[route.name] = self._changes.get(route.name, 0) + 1
-        if field.interval is not None or field.stale is not None:
-            # Nobody is waiting on a background run: its news reaches hooks and logs here.
-            for route in routes:
-                self.peek(route)
+        if field.interval is None and field.stale is None:
+            return  # a request is waiting on this run and will observe it
+        # Nobody is waiting on a background run: its news reaches hooks and logs here, from
+        # what is known now. A field with no result in the store (one run per request) is left
+        # out, and then so is the route's own status: the next request will say it.
+        for route in routes:
+            known: list[tuple[Field, FieldResult]] = []
+            complete = True
+            for item in route.fields:
+                if item.key == field.key:
+                    known.append((item, result))
+                    continue
+                stored = item.constant_result or self.store.get(item.key)
+                if stored is None:
+                    complete = False
+                else:
+                    known.append((item, stored))
+            status = None
+            if complete:
+                status = (
+                    "fail"
+                    if route.readiness and self.manager.draining
+                    else aggregate(route.fields, [r for _, r in known])
+                )
+            self._observe_items(route, known, status)
 
     def _observe(self, report: RouteReport) -> None:
         """Log and announce each status change once, not once per request."""
-        route = report.route
+        self._observe_items(report.route, list(zip(report.fields, report.results, strict=True)), report.status)
+
+    def _observe_items(
+        self, route: StatusRoute, items: Sequence[tuple[Field, FieldResult]], status: Status | None
+    ) -> None:
+        # Held across noticing and announcing, so hooks see a check's transitions in order
+        # (re-entrant: a hook may evaluate a route itself).
+        with self._announcing:
+            self._observe_locked(route, items, status)
+
+    def _observe_locked(
+        self, route: StatusRoute, items: Sequence[tuple[Field, FieldResult]], status: Status | None
+    ) -> None:
         events: list[StatusEvent] = []
         with self._lock:
-            for field, result in zip(report.fields, report.results, strict=True):
+            for field, result in items:
                 if field.func is None:
                     continue
-                new = item_status(field, result)
                 key = (route.name, field.name)
+                # Reports finish out of order (a request holding a result older than what a
+                # background run already announced): an older result is old news, not a change.
+                if result.observed_at < self._seen.get(key, float("-inf")):
+                    status = None
+                    continue
+                self._seen[key] = result.observed_at
+                new = item_status(field, result)
                 old = self._last.get(key)
                 if old != new and not (old is None and new == "pass"):
                     events.append(StatusEvent(self.manager.name, route.name, field.name, field.kind, old, new, result))
                 self._last[key] = new
-            key = (route.name, "")
-            old = self._last.get(key)
-            if old != report.status and not (old is None and report.status == "pass"):
-                events.append(StatusEvent(self.manager.name, route.name, None, "route", old, report.status, None))
-            self._last[key] = report.status
+            if status is not None:
+                key = (route.name, "")
+                old = self._last.get(key)
+                if old != status and not (old is None and status == "pass"):
+                    events.append(StatusEvent(self.manager.name, route.name, None, "route", old, status, None))
+                self._last[key] = status
         for event in events:
             self._announce(event)
 
@@ -249,6 +308,7 @@ class StatusState:
         rendered = self._rendered.get((route.name, fmt, details))
         if (
             rendered is None
+            or (route.readiness and self.manager.draining)
             or rendered.version != route.version
             or rendered.changes != self._changes.get(route.name, 0)
             or self.clock() >= rendered.fresh_until
@@ -259,12 +319,12 @@ class StatusState:
     def render(self, route: StatusRoute, fmt: Rendering, details: bool) -> _Rendered:
         """Evaluate and render ``route`` now, remembering the body while it stays fresh."""
         version = route.version
+        # Read before evaluating: a run landing meanwhile voids this body at the next request.
+        # (This evaluation's own runs do too: one more render, from the cache.)
+        changes = self._changes.get(route.name, 0)
         draining = route.readiness and self.manager.draining
         # Draining: answer at once from what is known, run nothing.
         report = self.peek(route) if draining else self.evaluate(route)
-        # Read after evaluating, so this evaluation's own runs do not void its body at once;
-        # a run it missed can only have replaced a result that is still fresh.
-        changes = self._changes.get(route.name, 0)
         code = route.status_codes.get(report.status) or self.settings.http_codes[report.status]
         if fmt == "html":
             from .page import render_page  # the page for people is rarely asked for

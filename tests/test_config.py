@@ -36,6 +36,7 @@ def test_defaults_are_written_with_setdefault(make_app: Callable[..., Flask]) ->
         ("STATUS_DEFAULT_FORMAT", "yaml", ValueError),
         ("STATUS_HTTP_CODES", {"fail": 700}, ValueError),
         ("STATUS_CACHE_SIZE", 0, ValueError),
+        ("STATUS_DRAIN_DELAY", "ten", TypeError),
     ],
 )
 def test_bad_config_fails_at_init_app(make_app: Callable[..., Flask], key: str, value: Any, error: type) -> None:
@@ -66,8 +67,8 @@ def test_max_workers_from_config(make_app: Callable[..., Flask], release: thread
 def test_each_app_reads_its_own_config(make_app: Callable[..., Flask]) -> None:
     status = StatusManager()
     status.add_route("ready", "/ready").add_check("db", lambda: False)
-    strict, lenient = make_app("strict"), make_app("lenient", STATUS_HTTP_CODES={"fail": 200})
+    strict, lenient = make_app("strict"), make_app("lenient", STATUS_HTTP_CODES={"fail": 500})
     status.init_app(strict)
     status.init_app(lenient)
     assert strict.test_client().get("/ready").status_code == 503
-    assert lenient.test_client().get("/ready").status_code == 200
+    assert lenient.test_client().get("/ready").status_code == 500

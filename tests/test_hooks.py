@@ -132,3 +132,17 @@ def test_fail_after_counts_a_hung_run_once_per_timeout(app: Flask, probe: Any, r
     assert codes == [200, 200, 503]  # three timeouts of one hung run: warn, warn, fail
     assert hang.calls == 1
     release.set()
+
+
+def test_fail_after_respects_failure_ttl(app: Flask, clock: FakeClock, probe: Any) -> None:
+    database = probe(False)
+    StatusManager(app, clock=clock).add_route("ready", "/ready").add_check(
+        "database", database, ttl=60, failure_ttl=5, fail_after=3
+    )
+    client = app.test_client()
+    codes = []
+    for _ in range(3):
+        codes.append(client.get("/ready").status_code)
+        clock.advance(6)  # past failure_ttl, far below ttl: each request is a new run
+    assert codes == [200, 200, 503]
+    assert database.calls == 3

@@ -98,3 +98,26 @@ def test_interval_excludes_ttl() -> None:
         route.add_check("database", lambda: True, interval=10, ttl=5)
     with pytest.raises(ValueError, match="interval of check 'database' must be positive"):
         route.add_check("database", lambda: True, interval=0)
+
+
+def test_pending_body_is_not_kept_once_the_first_result_lands(app: Flask, probe: Any) -> None:
+    StatusManager(app).add_route("ready", "/ready").add_check("database", probe(True), interval=60)
+    client = app.test_client()
+    assert client.get("/ready").status_code == 503  # pending
+    _wait_for(lambda: client.get("/ready").status_code == 200, timeout=2)
+
+
+def test_background_runs_announce_no_false_transitions(app: Flask, probe: Any) -> None:
+    from flask_status import StatusEvent
+
+    events: list[StatusEvent] = []
+    status = StatusManager(app)
+    status.on_change(events.append)
+    route = status.add_route("details", "/details")
+    route.add_check("database", probe(True), interval=0.05)
+    route.add_field("queue", lambda: 3)  # no ttl: never in the store
+    client = app.test_client()
+    _wait_for(lambda: client.get("/details").status_code == 200)
+    time.sleep(0.4)  # several background runs
+    client.get("/details")
+    assert not [(e.check, e.result and e.result.error) for e in events if e.old == "pass"]  # nothing flapped

@@ -241,3 +241,18 @@ def test_evaluate_without_request(app: Flask) -> None:
         status.evaluate("nope", app)
     with app.app_context():
         assert status.evaluate("ready").status == "fail"
+
+
+def test_callable_needing_arguments_is_refused() -> None:
+    route = StatusManager().add_route("d", "/d")
+
+    def database(url: str) -> bool:
+        return True
+
+    with pytest.raises(TypeError, match="requires url"):
+        route.add_check("database", database)
+
+
+def test_interval_refuses_failure_ttl() -> None:
+    with pytest.raises(ValueError, match="failure_ttl do not apply"):
+        StatusManager().add_route("d", "/d").add_check("db", lambda: True, interval=5, failure_ttl=1)

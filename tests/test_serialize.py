@@ -89,3 +89,13 @@ def test_check_whose_truth_value_raises(app: Flask) -> None:
     response = app.test_client().get("/ready")
     assert response.status_code == 503
     assert response.get_json()["x"]["error"] == "ValueError: truth value is ambiguous"
+
+
+def test_lone_surrogates_do_not_break_the_route(app: Flask) -> None:
+    route = StatusManager(app).add_route("details", "/details")
+    route.add_field("path", lambda: "/data/\udcff.bin")
+    route.add_field("version", "2")
+    response = app.test_client().get("/details")
+    assert response.status_code == 200
+    assert response.get_json()["version"] == "2"
+    assert response.get_json()["path"] == "/data/?.bin"

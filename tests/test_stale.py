@@ -88,3 +88,21 @@ def test_health_json_shows_when_the_served_result_was_observed(app: Flask, clock
     stale = client.get("/h").get_json(force=True)["checks"]["database"][0]["time"]
     assert stale == first  # the stale result still says when it was observed
     database.gate.set()
+
+
+def test_a_refresh_hung_past_its_timeout_is_not_hidden(app: Flask, clock: FakeClock, probe: Any) -> None:
+    gate = threading.Event()
+    database = probe(True)
+    StatusManager(app, clock=clock).add_route("ready", "/ready").add_check(
+        "database", database, ttl=1, stale=300, timeout=0.2
+    )
+    client = app.test_client()
+    assert client.get("/ready").status_code == 200
+    database.gate = gate  # the dependency hangs from now on
+    clock.advance(2)
+    assert client.get("/ready").status_code == 200  # stale while the refresh has time left
+    time.sleep(0.3)
+    response = client.get("/ready")
+    assert response.status_code == 503  # the refresh overran its timeout: that is news
+    assert "TimeoutError" in response.get_json()["database"]["error"]
+    gate.set()

@@ -85,9 +85,9 @@ def test_a_failing_route_never_answers_ok(app: Flask) -> None:
 
 
 def test_route_status_codes_override(app: Flask) -> None:
-    route = _route(app, status_codes={"warn": 429, "fail": 500})
+    route = _route(app, status_codes={"warn": 207, "fail": 500})
     route.add_check("disk", lambda: CheckResult.warn())
-    assert app.test_client().get("/ready").status_code == 429
+    assert app.test_client().get("/ready").status_code == 207
 
 
 def test_config_status_codes(make_app: Callable[..., Flask]) -> None:
@@ -96,7 +96,9 @@ def test_config_status_codes(make_app: Callable[..., Flask]) -> None:
     assert app.test_client().get("/ready").status_code == 500
 
 
-@pytest.mark.parametrize("codes", [{"fail": 99}, {"broken": 503}, {"fail": "503"}])
+@pytest.mark.parametrize(
+    "codes", [{"fail": 99}, {"broken": 503}, {"fail": "503"}, {"fail": 200}, {"pass": 503}, {"warn": 429}]
+)
 def test_bad_status_codes(codes: Any) -> None:
     with pytest.raises(ValueError, match="status_codes"):
         StatusManager().add_route("ready", "/ready", status_codes=codes)
