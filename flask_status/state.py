@@ -129,13 +129,16 @@ class StatusState:
     the bodies rendered last for each route, and the last status seen of each route and item.
 
     Thread-safety: shared by every request thread of the app, its worker threads and the
-    scheduler. ``_rendered`` maps a route, format and detail level to an immutable rendered
-    body; entries are replaced whole, and a reader that races a writer sees the old body or
-    the new one, both correct, so it needs no lock. ``_last`` (the last status of each route
-    and item, for transitions, with ``_seen``, the observation time of each item's last result) and ``_changes`` (a counter per route, bumped when a run lands a
-    new result for one of its fields, which voids its rendered bodies) are guarded by ``_lock``;
-    ``_announcing`` (re-entrant) orders the noticing and announcing of transitions, so hooks
-    see them in order.
+    scheduler.
+
+    - ``_rendered`` maps a route, format and detail level to an immutable rendered body.
+      Entries are replaced whole and read without a lock: a body is served only while the
+      route's version, change counter and drain state say it is current.
+    - ``_last`` (the last status of each route and item), ``_seen`` (when each item's last
+      announced result was observed) and ``_changes`` (a counter per route, bumped when a run
+      lands a result for one of its fields, voiding its bodies) are guarded by ``_lock``.
+    - ``_announcing`` (re-entrant) spans noticing and announcing a transition, so hooks see a
+      check's transitions in order. All locks are renewed in a child after ``fork()``.
     """
 
     def __init__(self, manager: StatusManager, app: Flask, settings: Settings, clock: Callable[[], float]) -> None:
