@@ -10,6 +10,7 @@ it was observed. Everything downstream (JSON bodies, health+json, the CLI) reads
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import math
@@ -343,19 +344,50 @@ class Field:
 
     @property
     def stable_key(self) -> str:
-        """A key naming this field the same way in every process: its name and the callable's
-        qualified name, for stores shared between processes."""
-        func = self.func
-        target: Any = func
-        while hasattr(target, "func"):  # functools.partial
+        """A key naming this field the same way in every process, for stores shared between them.
+
+        The name, the callable's module and qualified name, the line it starts on (two lambdas
+        of one module differ), and the arguments a ``functools.partial`` binds and the values
+        a closure holds, when they are plain values (``partial(ping, "replica")`` and
+        ``partial(ping, "primary")`` differ).
+        """
+        parts = [self.name]
+        target: Any = self.func
+        while isinstance(target, functools.partial):
+            parts.append(_plain_repr((target.args, sorted(target.keywords.items()))))
             target = target.func
         qualname = getattr(target, "__qualname__", None) or type(target).__qualname__
         module = getattr(target, "__module__", None) or type(target).__module__
-        return f"{self.name}:{module}.{qualname}"
+        parts.insert(1, f"{module}.{qualname}")
+        code = getattr(target, "__code__", None)
+        if code is not None:
+            parts.append(str(code.co_firstlineno))
+        cells = getattr(target, "__closure__", None) or ()
+        values = []
+        for cell in cells:
+            try:
+                values.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                values.append(None)
+        if values:
+            parts.append(_plain_repr(tuple(values)))
+        return ":".join(part for part in parts if part)
 
     def __repr__(self) -> str:
         what = "constant" if self.func is None else getattr(self.func, "__qualname__", repr(self.func))
         return f"<{self.kind.capitalize()} {self.name!r} {what} ttl={self.ttl} timeout={self.timeout}>"
+
+
+def _plain_repr(value: Any) -> str:
+    """``repr(value)`` when it holds only plain values (the same in every process), else ``""``."""
+    plain = (str, int, float, bool, type(None), bytes)
+
+    def ok(item: Any) -> bool:
+        if isinstance(item, (tuple, list)):
+            return all(ok(x) for x in item)
+        return isinstance(item, plain)
+
+    return repr(value) if ok(value) else ""
 
 
 def _check_no_required_arguments(func: Callable[..., Any], what: str) -> None:

@@ -197,7 +197,8 @@ class Runner:
                 results[index] = constant
                 continue
             if field.interval is not None:
-                latest = store.get(field.key)
+                # A new process (a recycled worker) takes the fleet's result before its own run.
+                latest = self._lookup(field, now) if field.shared else store.get(field.key)
                 if latest is not None or not run_periodic:
                     results[index] = latest or self.pending(field)
                     continue
@@ -364,9 +365,14 @@ class Runner:
         """
         periodic = field.interval is not None
         timeout = self.timeout(field)
-        lock_ttl = 0.8 * field.interval if field.interval is not None else timeout + 1.0
+        lock_key, lock_ttl = field.stable_key, timeout + 1.0
+        if field.interval is not None:
+            # One lock per wall-clock slot of the interval: exactly one run per slot across the
+            # fleet, whenever each process's scheduler happens to tick.
+            lock_key = f"{lock_key}@{int(time.time() // field.interval)}"
+            lock_ttl = field.interval + timeout
         try:
-            token = shared.acquire(field.stable_key, lock_ttl)
+            token = shared.acquire(lock_key, lock_ttl)
         except Exception:  # unreachable: the in-process path keeps probes answering
             return self._damp(field, self.execute(field))
         if token is not None:
@@ -375,7 +381,7 @@ class Runner:
                 shared.put(field.stable_key, result, self.keep_for(field, result))
             finally:
                 if not periodic:
-                    shared.release(field.stable_key, token)
+                    shared.release(lock_key, token)
             return result
         deadline = time.monotonic() + timeout
         if periodic:

@@ -113,3 +113,32 @@ def test_store_argument(make_app: Callable[..., Flask], start_redis: Callable[..
     with pytest.raises(TypeError, match="store must be"):
         StatusManager(store=42)  # type: ignore[arg-type]
     store.close()
+
+
+def test_stable_keys_tell_callables_apart() -> None:
+    import functools
+
+    from flask_status import Field
+
+    def ping(host: str) -> bool:
+        return True
+
+    def factory(host: str) -> Callable[[], bool]:
+        return lambda: host == "db"
+
+    first = lambda: True  # noqa: E731
+    second = lambda: True  # noqa: E731
+    keys = {
+        Field("api", functools.partial(ping, "primary")).stable_key,
+        Field("api", functools.partial(ping, "replica")).stable_key,
+        Field("api", first).stable_key,
+        Field("api", second).stable_key,
+        Field("api", factory("db")).stable_key,
+        Field("api", factory("cache")).stable_key,
+    }
+    assert len(keys) == 6
+    # the same definition gives the same key: that is what lets processes meet
+    assert (
+        Field("api", functools.partial(ping, "primary")).stable_key
+        == Field("api", functools.partial(ping, "primary")).stable_key
+    )
