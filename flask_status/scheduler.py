@@ -9,6 +9,7 @@ interpreter exit, and it is recreated in a child process after ``fork()`` (gunic
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -48,9 +49,18 @@ class Scheduler:
     """
 
     def __init__(self) -> None:
+        self._stopped = False
         self._reset()
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._reset_keep_sources)
+        # At interpreter exit, stop starting runs: nothing is left to read their results.
+        atexit.register(self.stop)
+
+    def stop(self) -> None:
+        """Start no more runs in this process (called at interpreter exit)."""
+        self._stopped = True
+        with self._cond:
+            self._cond.notify_all()
 
     def _reset(self) -> None:
         self._cond = threading.Condition(threading.Lock())
@@ -82,7 +92,7 @@ class Scheduler:
 
     def ensure_running(self) -> None:
         """Start the scheduling thread in this process if it is not running."""
-        if self.running:
+        if self.running or self._stopped:
             return
         with self._cond:
             if self._thread is not None and self._thread.is_alive():
@@ -91,7 +101,7 @@ class Scheduler:
             self._thread.start()
 
     def _loop(self) -> None:
-        while True:
+        while not self._stopped:
             with self._cond:
                 sources = list(self._sources)
             wait = _MAX_SLEEP
