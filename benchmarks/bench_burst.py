@@ -23,26 +23,29 @@ case, and every wait is bounded.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
-import json
 import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-HERE = Path(__file__).resolve().parent
+from _common import (
+    ServerProcess,
+    add_counts,
+    clear_progress,
+    find_gunicorn,
+    fire_burst,
+    fmt_codes,
+    free_port,
+    get_json,
+    gunicorn_command,
+    progress,
+    serving,
+)
+
 FIELDS = ("database", "cache", "queue", "search")
-HOST = "127.0.0.1"
 
 
 @dataclass
@@ -62,121 +65,18 @@ class Row:
     bursts: list[Burst] = field(default_factory=list)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def get_json(port: int, path: str, timeout: float = 5.0) -> Any:
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"GET {path} answered {response.status}: {body[:200]!r}")
-        return json.loads(body)
-    finally:
-        conn.close()
-
-
-class Gunicorn:
+def start_gunicorn(executable: str, threads: int, slots: int, field_seconds: float, log: IO[Any]) -> ServerProcess:
     """A gunicorn serving burst_app on a free port, in its own process group."""
-
-    def __init__(self, executable: str, threads: int, slots: int, field_seconds: float, log: Any) -> None:
-        self.port = free_port()
-        env = dict(os.environ, BURST_SLOTS=str(slots), BURST_FIELD_SECONDS=str(field_seconds))
-        command = [
-            executable,
-            "-k",
-            "gthread",
-            "--threads",
-            str(threads),
-            "-w",
-            "1",
-            "-b",
-            f"{HOST}:{self.port}",
-            "--chdir",
-            str(HERE),
-            "--timeout",
-            "60",
-            "--graceful-timeout",
-            "2",
-            "--log-level",
-            "warning",
-            "burst_app:app",
-        ]
-        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.info: dict[str, Any] = {}
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with code {self.process.returncode} before serving")
-            try:
-                self.info = get_json(self.port, "/ping", timeout=1.0)
-                return
-            except (OSError, RuntimeError):
-                time.sleep(0.05)
-        raise RuntimeError(f"gunicorn did not answer /ping within {timeout:g} s")
-
-    def stop(self) -> None:
-        """SIGTERM the master, then SIGKILL its process group if anything is left."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=5)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # the group we started: master and worker
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            print(f"warning: gunicorn pid {self.process.pid} did not exit", file=sys.stderr)
+    port = free_port()
+    command = gunicorn_command(executable, port, "burst_app:app", threads=threads)
+    env = {"BURST_SLOTS": str(slots), "BURST_FIELD_SECONDS": str(field_seconds)}
+    return ServerProcess("gunicorn", command, port, log, env=env)
 
 
 def burst(port: int, path: str, clients: int, timeout: float) -> Burst:
     """``clients`` threads connect, wait at a barrier, then GET ``path`` at once."""
-    barrier = threading.Barrier(clients + 1, timeout=timeout)
-    starts: list[float] = [0.0] * clients
-    ends: list[float] = [0.0] * clients
-    codes: list[int] = [0] * clients
-
-    def client(index: int) -> None:
-        conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-        try:
-            conn.connect()
-            barrier.wait()
-            starts[index] = time.perf_counter()
-            conn.request("GET", path)
-            response = conn.getresponse()
-            response.read()
-            codes[index] = response.status
-        except (OSError, http.client.HTTPException, threading.BrokenBarrierError) as exc:
-            codes[index] = -1
-            print(f"client {index}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        finally:
-            ends[index] = time.perf_counter()
-            conn.close()
-
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    released = time.perf_counter()
-    deadline = released + timeout + 1.0
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.perf_counter()))
-    if any(thread.is_alive() for thread in threads):
-        raise RuntimeError(f"GET {path}: clients still waiting after {timeout:g} s")
-    finished = max(ends)
-    statuses: dict[int, int] = {}
-    for code in codes:
-        statuses[code] = statuses.get(code, 0) + 1
-    latencies = [end - start for start, end in zip(starts, ends, strict=True) if start]
-    return Burst(finished - released, latencies, statuses)
+    fired = fire_burst(port, path, clients, timeout, report_errors=True)
+    return Burst(fired.wall, fired.latencies(), fired.statuses())
 
 
 def fmt_runs(bursts: list[Burst]) -> str:
@@ -201,9 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or not sizes or min(sizes) < 1:
         parser.error("--rounds and every --clients size must be >= 1")
 
-    executable = args.gunicorn or str(Path(sys.executable).parent / "gunicorn")
-    if not Path(executable).exists():
-        executable = shutil.which("gunicorn") or ""
+    executable = find_gunicorn(args.gunicorn)
     if not executable:
         print("gunicorn not found: .venv/bin/pip install gunicorn", file=sys.stderr)
         return 2
@@ -217,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryFile(mode="w+") as log:
         for round_index in range(args.rounds):
-            server = Gunicorn(executable, args.threads, len(sizes), args.field_seconds, log)
-            try:
+            with serving(start_gunicorn(executable, args.threads, len(sizes), args.field_seconds, log), log) as server:
                 server.wait_ready(timeout=args.timeout)
                 if not server.info.get("py_healthcheck") and phc_available:
                     print("py-healthcheck is not installed (pip install py-healthcheck): skipping its rows\n")
@@ -234,14 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                 counts = get_json(server.port, "/counts")
                 for kind, slot, clients in plan:
                     rows[(kind, clients)].bursts[-1].runs = counts[kind][f"s{slot}"]
-            except Exception:
-                log.seek(0)
-                sys.stderr.write(log.read())
-                raise
-            finally:
-                server.stop()
-            print(f"\rround {round_index + 1}/{args.rounds}", end="", file=sys.stderr, flush=True)
-    print(f"\r{' ' * 30}\r", end="", file=sys.stderr)
+            progress(f"round {round_index + 1}/{args.rounds}")
+    clear_progress()
 
     names = {"fs": "flask-status", "phc": "py-healthcheck"}
     print(f"runs per field: {' / '.join(FIELDS)}; wall: barrier to last response; lat: a client's own time\n")
@@ -252,11 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     for (kind, clients), row in sorted(rows.items(), key=lambda item: (item[0][1], item[0][0])):
         walls = [b.wall for b in row.bursts]
         latencies = [statistics.median(b.latencies) for b in row.bursts if b.latencies]
-        statuses: dict[int, int] = {}
-        for b in row.bursts:
-            for code, n in b.statuses.items():
-                statuses[code] = statuses.get(code, 0) + n
-        http_codes = " ".join(f"{code}x{n}" for code, n in sorted(statuses.items()))
+        statuses = add_counts(b.statuses for b in row.bursts)
+        http_codes = fmt_codes(statuses)
         print(
             f"{names[kind]:<15} {clients:>7}  {fmt_runs(row.bursts):<15} {statistics.median(walls):>10.3f}s"
             f" {min(walls):>6.3f} {max(walls):>6.3f}  {statistics.median(latencies):>6.3f}s  {http_codes}"

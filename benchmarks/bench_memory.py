@@ -37,13 +37,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _common import wsgi_caller
 from flask import Flask
-from werkzeug.test import EnvironBuilder
 
 from flask_status import StatusManager
 from flask_status.manager import EXTENSION_KEY
-
-PROBE_HEADERS = {"User-Agent": "kube-probe/1.30", "Accept": "*/*"}
 
 
 def proc_status() -> dict[str, int]:
@@ -80,36 +78,14 @@ def make_app() -> Flask:
     return app
 
 
-def wsgi_caller(app: Flask, path: str) -> Callable[[], None]:
-    environ = EnvironBuilder(path=path, method="GET", headers=PROBE_HEADERS).get_environ()
-    wsgi = app.wsgi_app
-
-    def call() -> None:
-        seen: list[str] = []
-
-        def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
-            seen.append(status)
-
-        result = wsgi(environ.copy(), start_response)
-        try:
-            for _ in result:
-                pass
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        if not seen or not seen[0].startswith("200"):
-            raise RuntimeError(f"{path} answered {seen}")
-
-    return call
-
-
-def run_block(call: Callable[[], None], requests: int, clients: int, timeout: float) -> None:
-    """``requests`` calls shared by ``clients`` threads; raises if any failed."""
+def run_block(calls: list[Callable[[], bytes]], requests: int, timeout: float) -> None:
+    """``requests`` calls shared by ``len(calls)`` client threads, each with its own caller;
+    raises if any failed."""
+    clients = len(calls)
     errors: list[BaseException] = []
     shares = [requests // clients + (1 if i < requests % clients else 0) for i in range(clients)]
 
-    def client(n: int) -> None:
+    def client(call: Callable[[], bytes], n: int) -> None:
         try:
             for _ in range(n):
                 call()
@@ -117,9 +93,9 @@ def run_block(call: Callable[[], None], requests: int, clients: int, timeout: fl
             errors.append(exc)
 
     if clients == 1:
-        client(requests)
+        client(calls[0], requests)
     else:
-        threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in shares]
+        threads = [threading.Thread(target=client, args=pair, daemon=True) for pair in zip(calls, shares, strict=True)]
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + timeout
@@ -148,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app = make_app()
     state = app.extensions[EXTENSION_KEY]["status"]
-    call = wsgi_caller(app, "/details")
+    calls = [wsgi_caller(app, "/details") for _ in range(args.clients)]  # one per client thread
     print(
         f"python {platform.python_version()}, {os.cpu_count()} cores; {args.requests:,} requests to /details "
         f"(2 cached + 2 uncached items + 1 constant) from {args.clients} client thread(s), in-process WSGI calls\n"
@@ -166,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     while done < args.requests:
         n = min(args.block, args.requests - done)
         block_started = time.perf_counter()
-        run_block(call, n, args.clients, args.timeout)
+        run_block(calls, n, args.timeout)
         rate = n / (time.perf_counter() - block_started)
         done += n
         gc.collect()

@@ -68,27 +68,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _common import (
+    FIVE_VALUES,
+    HERE,
+    PROBE_HEADERS,
+    clear_progress,
+    getter,
+    paired_ratio,
+    progress,
+    ratio_of_medians,
+    wsgi_caller,
+)
 from flask import Flask, jsonify
-from werkzeug.test import EnvironBuilder
 
-# Nothing from flask_status is imported at module level: this file also runs as the worker
-# inside the 1.0.1 venv, where ``flask_status`` is the old release.
+# Nothing from flask_status is imported at module level (nor by _common): this file also runs
+# as the worker inside the 1.0.1 venv, where ``flask_status`` is the old release.
 
-HERE = Path(__file__).resolve().parent
 V101_VERSION = "1.0.1"
 V101_VENV = HERE / f".venv-flask-status-{V101_VERSION}"
-
-# What a Kubernetes probe sends.
-PROBE_HEADERS = {"User-Agent": "kube-probe/1.30", "Accept": "*/*"}
-
-# The five values of the "five cached fields" route, as a check would return them.
-FIVE_VALUES: dict[str, Any] = {
-    "version": "2.0.0",
-    "database": {"connected": True, "latency_ms": 3},
-    "queue_depth": 12,
-    "cache": True,
-    "replicas": ["eu-west-1a", "eu-west-1b"],
-}
 
 TARGET_PLAIN = 0.95
 TARGET_FIVE = 0.90
@@ -124,13 +121,6 @@ COMPARISONS: list[tuple[str, str, float | None, str]] = [
 # -- the apps -----------------------------------------------------------------------------------
 
 
-def _getter(value: Any) -> Callable[[], Any]:
-    def get() -> Any:
-        return value
-
-    return get
-
-
 def bare_plain_app() -> Flask:
     app = Flask("bare_plain")
 
@@ -151,7 +141,7 @@ def fs_plain_app() -> Flask:
 
 def bare_five_app() -> Flask:
     app = Flask("bare_five")
-    body = {"status": "OK", **{name: _getter(value)() for name, value in FIVE_VALUES.items()}}
+    body = {"status": "OK", **{name: getter(value)() for name, value in FIVE_VALUES.items()}}
 
     @app.get("/details")
     def details() -> Any:
@@ -166,7 +156,7 @@ def fs_five_app() -> Flask:
     app = Flask("fs_five")
     route = StatusManager(app).add_route("details", "/details")
     for name, value in FIVE_VALUES.items():
-        route.add_field(name, _getter(value), ttl=60)
+        route.add_field(name, getter(value), ttl=60)
     return app
 
 
@@ -206,7 +196,7 @@ def v101_five_app() -> Flask:
     app = Flask("v101_five")
     status = FlaskStatus(app, url="/details", message={"status": "OK"})
     for name, value in FIVE_VALUES.items():
-        status.add_field(name, _getter(value))  # 1.0.1 calls it here, once, and keeps the value
+        status.add_field(name, getter(value))  # 1.0.1 calls it here, once, and keeps the value
     return app
 
 
@@ -223,32 +213,6 @@ BUILDERS: dict[str, Callable[[], Flask | None]] = {
 
 
 # -- calling them -------------------------------------------------------------------------------
-
-
-def wsgi_caller(app: Flask, path: str) -> Callable[[], bytes]:
-    """One request per call, straight into ``app.wsgi_app``; returns the body."""
-    environ = EnvironBuilder(path=path, method="GET", headers=PROBE_HEADERS).get_environ()
-    wsgi = app.wsgi_app
-    status_seen: list[str] = []
-
-    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
-        status_seen.append(status)
-        return None
-
-    def call() -> bytes:
-        status_seen.clear()
-        result = wsgi(environ.copy(), start_response)
-        try:
-            body = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        if not status_seen or not status_seen[0].startswith("200"):
-            raise RuntimeError(f"{path} answered {status_seen}")
-        return body
-
-    return call
 
 
 def client_caller(app: Flask, path: str) -> Callable[[], bytes]:
@@ -572,8 +536,8 @@ def run(args: argparse.Namespace, workers: list[Worker]) -> int:
         shift = round_index % len(variants)
         for variant in variants[shift:] + variants[:shift]:
             variant.rates.append(variant.worker.ask(op="time", name=variant.name, n=variant.per_slice)["rate"])
-        print(f"\rround {round_index + 1}/{args.rounds}", end="", file=sys.stderr, flush=True)
-    print(f"\r{' ' * 30}\r", end="", file=sys.stderr)
+        progress(f"round {round_index + 1}/{args.rounds}")
+    clear_progress()
 
     by_name = {v.name: v for v in variants}
     print(f"{'variant':<11} {'median req/s':>12} {'min':>9} {'max':>9}   what")
@@ -592,8 +556,8 @@ def run(args: argparse.Namespace, workers: list[Worker]) -> int:
             print(f"{label:<24} {'skipped':>10}")
             continue
         a, b = by_name[name].rates, by_name[base].rates
-        of_medians = statistics.median(a) / statistics.median(b)
-        paired = statistics.median(x / y for x, y in zip(a, b, strict=True))
+        of_medians = ratio_of_medians(a, b)
+        paired = paired_ratio(a, b)
         if target is None:
             note = "control: same code in both workers" if name == "ctl_plain" else "1.0.1 vs a bare view"
             print(f"{label:<24} {of_medians:>10.3f} {paired:>8.3f}  {'-':<8} ({note})")

@@ -33,51 +33,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from _common import FIVE_VALUES, clear_progress, getter, paired_ratio, progress, wsgi_caller
 from flask import Flask
-from werkzeug.test import EnvironBuilder
 
 from flask_status import FieldResult, StatusManager
 from flask_status.manager import EXTENSION_KEY
-
-PROBE_HEADERS = {"User-Agent": "kube-probe/1.30", "Accept": "*/*"}
-FIVE_VALUES: dict[str, Any] = {
-    "version": "2.0.0",
-    "database": {"connected": True, "latency_ms": 3},
-    "queue_depth": 12,
-    "cache": True,
-    "replicas": ["eu-west-1a", "eu-west-1b"],
-}
-
-
-def _getter(value: Any) -> Callable[[], Any]:
-    def get() -> Any:
-        return value
-
-    return get
-
-
-def caller(app: Flask, path: str) -> Callable[[], None]:
-    environ = EnvironBuilder(path=path, method="GET", headers=PROBE_HEADERS).get_environ()
-    wsgi = app.wsgi_app
-    seen: list[str] = []
-
-    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
-        seen.append(status)
-
-    def call() -> None:
-        seen.clear()
-        result = wsgi(environ.copy(), start_response)
-        try:
-            for _ in result:
-                pass
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        if not seen or not seen[0].startswith("200"):
-            raise RuntimeError(f"{path} answered {seen}")
-
-    return call
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     status = StatusManager(app)
     status.add_route("live", "/live")
     details = status.add_route("details", "/details")
-    own = [details.add_field(name, _getter(value), ttl=60) for name, value in FIVE_VALUES.items()]
+    own = [details.add_field(name, getter(value), ttl=60) for name, value in FIVE_VALUES.items()]
     other = status.add_route("other", "/other").add_field("elsewhere", lambda: 1, ttl=60)
     state = app.extensions[EXTENSION_KEY]["status"]
 
@@ -127,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     cases: list[tuple[str, str]] = [(path, op) for path in ("/details", "/live") for op in ops]
     cases.remove(("/live", "own_run"))
-    calls = {path: caller(app, path) for path in ("/details", "/live", "/other")}
+    calls = {path: wsgi_caller(app, path) for path in ("/details", "/live", "/other")}
     for call in calls.values():  # warm: every field has run, every body is rendered
         for _ in range(50):
             call()
@@ -168,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in op_times:
             op_times[name].append(op_alone(name))
         calls["/details"]()  # own_run may leave /details to render once more; settle it
-        print(f"\rround {round_index + 1}/{args.rounds}", end="", file=sys.stderr, flush=True)
-    print(f"\r{' ' * 30}\r", end="", file=sys.stderr)
+        progress(f"round {round_index + 1}/{args.rounds}")
+    clear_progress()
 
     total = args.rounds * args.requests
     print(f"{args.rounds} rounds x {args.requests} requests per case; µs per request (median over rounds)\n")
@@ -177,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     for path, op_name in cases:
         median = statistics.median(times[(path, op_name)])
-        paired = statistics.median(a / b for a, b in zip(times[(path, op_name)], times[(path, "quiet")], strict=True))
+        paired = paired_ratio(times[(path, op_name)], times[(path, "quiet")])
         alone = f"{statistics.median(op_times[op_name]):.1f}" if op_name in op_times else "-"
         rendered = counts[(path, op_name)]
         print(f"{path:<9} {op_name:<10} {median:>7.1f} {paired:>8.2f}x {alone:>9} {rendered:>5}/{total}")

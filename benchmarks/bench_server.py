@@ -34,26 +34,32 @@ wait is bounded.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
-import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-HERE = Path(__file__).resolve().parent
-HOST = "127.0.0.1"
+from _common import (
+    HOST,
+    ServerProcess,
+    clear_progress,
+    closed_loop,
+    free_port,
+    get_json,
+    gunicorn_command,
+    paired_ratio,
+    progress,
+    ratio_of_medians,
+    serving,
+)
+
 ROUTES = {"bare": "/bare", "status": "/health/ready"}
 ROUTE_LABELS = {"bare": "bare view /bare", "status": "flask-status /health/ready"}
 PHASES = ("cold", "warm")
@@ -82,49 +88,10 @@ class Cell:
 # -- servers ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def get_json(port: int, path: str, timeout: float = 5.0) -> Any:
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"GET {path} answered {response.status}: {body[:200]!r}")
-        return json.loads(body)
-    finally:
-        conn.close()
-
-
 def server_command(kind: str, port: int, threads: int) -> list[str]:
     bindir = Path(sys.executable).parent
     if kind == "gunicorn":
-        return [
-            str(bindir / "gunicorn"),
-            "-k",
-            "gthread",
-            "--threads",
-            str(threads),
-            "-w",
-            "1",
-            "-b",
-            f"{HOST}:{port}",
-            "--chdir",
-            str(HERE),
-            "--timeout",
-            "60",
-            "--graceful-timeout",
-            "2",
-            "--log-level",
-            "warning",
-            "server_app:app",
-        ]
+        return gunicorn_command(str(bindir / "gunicorn"), port, "server_app:app", threads=threads)
     return [
         str(bindir / "waitress-serve"),
         f"--listen={HOST}:{port}",
@@ -133,46 +100,11 @@ def server_command(kind: str, port: int, threads: int) -> list[str]:
     ]
 
 
-class Server:
+def start_server(kind: str, threads: int, check_seconds: float, log: IO[Any]) -> ServerProcess:
     """A server process serving server_app on a free port, in its own process group."""
-
-    def __init__(self, kind: str, threads: int, check_seconds: float, log: Any) -> None:
-        self.kind = kind
-        self.port = free_port()
-        env = dict(os.environ, SERVER_CHECK_SECONDS=str(check_seconds), PYTHONDONTWRITEBYTECODE="1")
-        self.process = subprocess.Popen(
-            server_command(kind, self.port, threads),
-            cwd=HERE,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited with code {self.process.returncode} before serving")
-            try:
-                get_json(self.port, "/ping", timeout=1.0)
-                return
-            except (OSError, RuntimeError, http.client.HTTPException):
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.kind} did not answer /ping within {timeout:g} s")
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL to the process group if anything is left."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=5)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            print(f"warning: {self.kind} pid {self.process.pid} did not exit", file=sys.stderr)
+    port = free_port()
+    env = {"SERVER_CHECK_SECONDS": str(check_seconds), "PYTHONDONTWRITEBYTECODE": "1"}
+    return ServerProcess(kind, server_command(kind, port, threads), port, log, env=env)
 
 
 # -- load generators ----------------------------------------------------------------------------
@@ -229,51 +161,16 @@ def wrk_load(wrk: str, port: int, path: str, seconds: float, connections: int) -
 
 def python_load(port: int, path: str, seconds: float, connections: int) -> Window:
     """``connections`` threads, one keep-alive connection each, GET ``path`` until the deadline."""
-    latencies: list[list[float]] = [[] for _ in range(connections)]
-    errors = [0] * connections
-    started = time.perf_counter()
-    deadline = started + seconds
-
-    def client(index: int) -> None:
-        conn: http.client.HTTPConnection | None = None
-        mine = latencies[index]
-        while True:
-            now = time.perf_counter()
-            if now >= deadline:
-                break
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(HOST, port, timeout=10)
-                conn.request("GET", path)
-                response = conn.getresponse()
-                response.read()
-                mine.append(time.perf_counter() - now)
-                if response.status != 200:
-                    errors[index] += 1
-            except (OSError, http.client.HTTPException):
-                errors[index] += 1
-                if conn is not None:
-                    conn.close()
-                conn = None
-        if conn is not None:
-            conn.close()
-
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(max(0.0, deadline + 15 - time.perf_counter()))
-    elapsed = time.perf_counter() - started
-    if any(thread.is_alive() for thread in threads):
-        raise RuntimeError(f"GET {path}: clients still running 15 s after the window")
-    every = sorted(lat for mine in latencies for lat in mine)
+    samples, failed, elapsed = closed_loop(port, path, connections, seconds, timeout=10, grace=15)
+    every = sorted(latency for _, latency, _ in samples)
     if not every:
         raise RuntimeError(f"GET {path}: no request completed")
+    errors = failed + sum(1 for _, _, code in samples if code != 200)
 
     def pct(q: float) -> float:
         return every[min(len(every) - 1, int(q * len(every)))]
 
-    return Window(len(every) / elapsed, pct(0.50), pct(0.99), every[-1], len(every), sum(errors))
+    return Window(len(every) / elapsed, pct(0.50), pct(0.99), every[-1], len(every), errors)
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -343,22 +240,15 @@ def main(argv: list[str] | None = None) -> int:
             routes = list(ROUTES) if round_index % 2 == 0 else list(reversed(ROUTES))
             for kind in servers:
                 for route in routes:
-                    server = Server(kind, args.threads, args.check_seconds, log)
-                    try:
+                    with serving(start_server(kind, args.threads, args.check_seconds, log), log) as server:
                         server.wait_ready(args.timeout)
                         for phase, seconds in (("cold", args.cold), ("warm", args.warm)):
                             window = load(server.port, ROUTES[route], seconds)
                             cells.setdefault((kind, route, phase), Cell()).windows.append(window)
                         runs = get_json(server.port, "/counts")["database"]
                         cells[(kind, route, "cold")].runs.append(runs)
-                    except Exception:
-                        log.seek(0)
-                        sys.stderr.write(log.read())
-                        raise
-                    finally:
-                        server.stop()
-            print(f"\rround {round_index + 1}/{args.rounds}", end="", file=sys.stderr, flush=True)
-    print(f"\r{' ' * 30}\r", end="", file=sys.stderr)
+            progress(f"round {round_index + 1}/{args.rounds}")
+    clear_progress()
 
     print("medians over the rounds; latencies in ms; check runs: per server lifetime (cold + warm)\n")
     header = f"{'server':<9} {'route':<27} {'window':<6} {'req/s':>7} {'[min-max]':>15} {'p50':>6} {'p99':>7}"
@@ -389,10 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     for kind in servers:
         for phase in PHASES:
             ours, base = cells[(kind, "status", phase)].windows, cells[(kind, "bare", phase)].windows
-            of_medians = statistics.median(x.rps for x in ours) / statistics.median(x.rps for x in base)
-            paired = statistics.median(a.rps / b.rps for a, b in zip(ours, base, strict=True))
-            p50 = statistics.median(a.p50 / b.p50 for a, b in zip(ours, base, strict=True))
-            p99 = statistics.median(a.p99 / b.p99 for a, b in zip(ours, base, strict=True))
+            of_medians = ratio_of_medians((x.rps for x in ours), (x.rps for x in base))
+            paired = paired_ratio([a.rps for a in ours], [b.rps for b in base])
+            p50 = paired_ratio([a.p50 for a in ours], [b.p50 for b in base])
+            p99 = paired_ratio([a.p99 for a in ours], [b.p99 for b in base])
             print(f"{kind:<9} {phase:<6} {of_medians:>16.3f} {paired:>7.3f} {p50:>10.3f} {p99:>10.3f}")
     print(
         f"\n(latency ratios are paired medians; measured in {time.perf_counter() - started:.0f} s; "

@@ -34,8 +34,6 @@ import http.client
 import os
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,15 +44,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-HERE = Path(__file__).resolve().parent
-HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+from _common import (
+    HOST,
+    ServerProcess,
+    add_counts,
+    clear_progress,
+    find_gunicorn,
+    fire_burst,
+    fmt_codes,
+    free_port,
+    gunicorn_command,
+    no_control_socket,
+    progress,
+    serving,
+)
 
 
 def get(port: int, path: str, timeout: float = 5.0) -> tuple[int, int | None]:
@@ -72,24 +75,13 @@ def get(port: int, path: str, timeout: float = 5.0) -> tuple[int, int | None]:
         conn.close()
 
 
-def no_control_socket(gunicorn: str) -> list[str]:
-    """``--no-control-socket`` when this gunicorn has it (25+ opens a control socket by default)."""
-    try:
-        text = subprocess.run([gunicorn, "--help"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return ["--no-control-socket"] if "--no-control-socket" in text else []
-
-
-class Redis:
+class Redis(ServerProcess):
     """A private redis-server on a free loopback port, in its own process group."""
 
     def __init__(self, binary: str) -> None:
-        self.port = free_port()
-        command = [binary, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
+        port = free_port()
+        command = [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+        super().__init__("redis-server", command, port, subprocess.DEVNULL, cwd=None)
         self.url = f"redis://{HOST}:{self.port}/0"
 
     def wait_ready(self, timeout: float) -> None:
@@ -110,42 +102,16 @@ class Redis:
         finally:
             client.close()
 
-    def stop(self) -> None:
-        stop_group(self.process, "redis-server")
 
-
-def stop_group(process: subprocess.Popen[bytes], what: str) -> None:
-    """SIGTERM ``process``, then SIGKILL the process group it leads if anything is left."""
-    if process.poll() is None:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        print(f"warning: {what} pid {process.pid} did not exit", file=sys.stderr)
-
-
-class Gunicorn:
+class Gunicorn(ServerProcess):
     """gunicorn -w N serving fleet_bench_app on a free port, in its own process group."""
 
     def __init__(self, gunicorn: str, extra: list[str], workers: int, env: dict[str, str], log: IO[bytes]) -> None:
-        self.port = free_port()
+        port = free_port()
         self.workers = workers
         self.booted = Path(log.name).with_suffix(".booted")
-        env = {**env, "BENCH_BOOTED": str(self.booted)}
-        command = [
-            gunicorn, "-k", "gthread", "--threads", "8", "-w", str(workers),
-            "-b", f"{HOST}:{self.port}", "--chdir", str(HERE),
-            "--timeout", "60", "--graceful-timeout", "2", "--log-level", "warning",
-            *extra, "fleet_bench_app:app",
-        ]  # fmt: skip
-        self.log = log
-        self.process = subprocess.Popen(
-            command, cwd=HERE, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        command = gunicorn_command(gunicorn, port, "fleet_bench_app:app", threads=8, workers=workers, extra=extra)
+        super().__init__("gunicorn", command, port, log, env={**env, "BENCH_BOOTED": str(self.booted)})
 
     def wait_ready(self, timeout: float) -> None:
         """Until the app answers and every worker has loaded it (``BENCH_BOOTED``)."""
@@ -160,9 +126,6 @@ class Gunicorn:
             time.sleep(0.05)
         raise RuntimeError(f"gunicorn did not serve with {self.workers} workers within {timeout:g} s")
 
-    def stop(self) -> None:
-        stop_group(self.process, "gunicorn")
-
 
 @dataclass
 class Burst:
@@ -176,41 +139,8 @@ class Burst:
 def burst(port: int, path: str, clients: int, timeout: float) -> Burst:
     """``clients`` connections opened first (gunicorn spreads them over its workers), then
     released together by a barrier, one GET each."""
-    barrier = threading.Barrier(clients + 1, timeout=timeout)
-    codes: list[int] = [0] * clients
-    pids: list[int | None] = [None] * clients
-    ends: list[float] = [0.0] * clients
-
-    def client(index: int) -> None:
-        conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-        try:
-            conn.connect()
-            barrier.wait()
-            conn.request("GET", path)
-            response = conn.getresponse()
-            response.read()
-            codes[index] = response.status
-            pid = response.getheader("X-Worker-Pid")
-            pids[index] = int(pid) if pid else None
-        except (OSError, http.client.HTTPException, threading.BrokenBarrierError):
-            codes[index] = -1
-        finally:
-            ends[index] = time.perf_counter()
-            conn.close()
-
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    released = time.perf_counter()
-    for thread in threads:
-        thread.join(max(0.0, released + timeout + 1.0 - time.perf_counter()))
-    if any(thread.is_alive() for thread in threads):
-        raise RuntimeError(f"GET {path}: clients still waiting after {timeout:g} s")
-    statuses: dict[int, int] = {}
-    for code in codes:
-        statuses[code] = statuses.get(code, 0) + 1
-    return Burst(max(ends) - released, statuses, {p for p in pids if p is not None})
+    fired = fire_burst(port, path, clients, timeout)
+    return Burst(fired.wall, fired.statuses(), fired.worker_pids())
 
 
 def read_runs(path: Path) -> list[tuple[str, int, float]]:
@@ -221,10 +151,6 @@ def read_runs(path: Path) -> list[tuple[str, int, float]]:
         name, pid, at = line.split()
         runs.append((name, int(pid), float(at)))
     return runs
-
-
-def fmt_codes(statuses: dict[int, int]) -> str:
-    return " ".join(f"{code}x{n}" for code, n in sorted(statuses.items()))
 
 
 def cold_bursts(args: argparse.Namespace, gunicorn: str, extra: list[str], redis_url: str, tmp: Path) -> int:
@@ -243,33 +169,25 @@ def cold_bursts(args: argparse.Namespace, gunicorn: str, extra: list[str], redis
             "BENCH_CHECK_SECONDS": str(args.check_seconds),
             "BENCH_TTL": "30",
         }
-        with (tmp / f"gunicorn-burst-{round_index}.log").open("w+b") as log:
-            server = Gunicorn(gunicorn, extra, args.workers, env, log)
-            try:
-                server.wait_ready(args.timeout)
-                order = ["shared", "local"] if round_index % 2 == 0 else ["local", "shared"]
-                for kind in order:
-                    result = burst(server.port, f"/{kind}", args.clients, args.timeout)
-                    time.sleep(0.2)
-                    runs = [r for r in read_runs(runs_file) if r[0] == kind]
-                    result.runs, result.run_pids = len(runs), len({r[1] for r in runs})
-                    rows[kind].append(result)
-            except Exception:
-                log.seek(0)
-                sys.stderr.write(log.read().decode(errors="replace")[-4000:])
-                raise
-            finally:
-                server.stop()
-        print(f"\rround {round_index + 1}/{args.rounds}", end="", file=sys.stderr, flush=True)
-    print(f"\r{' ' * 40}\r", end="", file=sys.stderr)
+        with (
+            (tmp / f"gunicorn-burst-{round_index}.log").open("w+b") as log,
+            serving(Gunicorn(gunicorn, extra, args.workers, env, log), log, tail=4000) as server,
+        ):
+            server.wait_ready(args.timeout)
+            order = ["shared", "local"] if round_index % 2 == 0 else ["local", "shared"]
+            for kind in order:
+                result = burst(server.port, f"/{kind}", args.clients, args.timeout)
+                time.sleep(0.2)
+                runs = [r for r in read_runs(runs_file) if r[0] == kind]
+                result.runs, result.run_pids = len(runs), len({r[1] for r in runs})
+                rows[kind].append(result)
+        progress(f"round {round_index + 1}/{args.rounds}")
+    clear_progress(40)
     print(f"{'check':<22} {'runs per round':<16} {'workers served':<16} {'wall median [min-max]':<24} HTTP")
     for kind, label in (("shared", "shared=True"), ("local", "not shared")):
         bursts = rows[kind]
         walls = [b.wall for b in bursts]
-        statuses: dict[int, int] = {}
-        for b in bursts:
-            for code, n in b.statuses.items():
-                statuses[code] = statuses.get(code, 0) + n
+        statuses = add_counts(b.statuses for b in bursts)
         print(
             f"{label:<22} {' '.join(str(b.runs) for b in bursts):<16} "
             f"{' '.join(str(len(b.pids)) for b in bursts):<16} "
@@ -304,8 +222,10 @@ def periodic(args: argparse.Namespace, gunicorn: str, extra: list[str], redis_ur
     failures = 0
     codes: dict[str, dict[int, int]] = {"/shared": {}, "/local": {}}
     slowest: dict[str, float] = {"/shared": 0.0, "/local": 0.0}
-    with (tmp / "gunicorn-periodic.log").open("w+b") as log:
-        server = Gunicorn(gunicorn, extra, args.workers, env, log)
+    with (
+        (tmp / "gunicorn-periodic.log").open("w+b") as log,
+        serving(Gunicorn(gunicorn, extra, args.workers, env, log), log, tail=4000) as server,
+    ):
         halt = threading.Event()
 
         def poll(path: str) -> None:
@@ -332,16 +252,11 @@ def periodic(args: argparse.Namespace, gunicorn: str, extra: list[str], redis_ur
             start = time.time()
             time.sleep(args.duration)
             end = time.time()
-        except Exception:
-            log.seek(0)
-            sys.stderr.write(log.read().decode(errors="replace")[-4000:])
-            raise
         finally:
             halt.set()
             for thread in pollers:
                 if thread.is_alive():
                     thread.join(args.timeout + 1)
-            server.stop()
     runs = [r for r in read_runs(runs_file) if start <= r[2] < end]
     turns = args.duration / args.interval
     print(f"workers scheduling: {len(scheduling)} of {args.workers}")
@@ -385,9 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or args.clients < 1 or args.workers < 1 or args.duration <= 0 or args.poll <= 0:
         parser.error("--rounds, --clients, --workers must be >= 1; --duration and --poll > 0")
 
-    gunicorn = args.gunicorn or str(Path(sys.executable).parent / "gunicorn")
-    if not Path(gunicorn).exists():
-        gunicorn = shutil.which("gunicorn") or ""
+    gunicorn = find_gunicorn(args.gunicorn)
     binary = shutil.which("redis-server")
     try:
         import redis  # noqa: F401
@@ -401,16 +314,13 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     failures = 0
-    server = Redis(binary)
-    try:
+    with serving(Redis(binary)) as server:
         server.wait_ready(args.timeout)
         with tempfile.TemporaryDirectory(prefix="bench-shared-") as tmp:
             if args.only in (None, "burst"):
                 failures += cold_bursts(args, gunicorn, extra, server.url, Path(tmp))
             if args.only in (None, "periodic"):
                 failures += periodic(args, gunicorn, extra, server.url, Path(tmp))
-    finally:
-        server.stop()
     print(f"\n{'met' if not failures else 'MISSED'}: shared checks ran once per burst / about once per interval")
     print(f"(measured in {time.perf_counter() - started:.0f} s, {os.cpu_count()} cores)")
     return 1 if failures else 0

@@ -28,26 +28,30 @@ the end (SIGTERM, then SIGKILL to its process group) and every wait is bounded.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
-import json
 import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-HERE = Path(__file__).resolve().parent
-HOST = "127.0.0.1"
+from _common import (
+    HOST,
+    Sample,
+    ServerProcess,
+    clear_progress,
+    closed_loop,
+    find_gunicorn,
+    free_port,
+    gunicorn_command,
+    no_control_socket,
+    progress,
+    serving,
+)
+
 VARIANTS = ("stale", "ttl", "phc")
 DESCRIPTION = {
     "stale": "flask-status ttl=1, stale=60",
@@ -56,81 +60,17 @@ DESCRIPTION = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def get_json(port: int, path: str, timeout: float = 5.0) -> Any:
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"GET {path} answered {response.status}: {body[:200]!r}")
-        return json.loads(body)
-    finally:
-        conn.close()
-
-
-def no_control_socket(gunicorn: str) -> list[str]:
-    """``--no-control-socket`` when this gunicorn has it (25+ opens a control socket by default)."""
-    try:
-        text = subprocess.run([gunicorn, "--help"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return ["--no-control-socket"] if "--no-control-socket" in text else []
-
-
-class Server:
+def start_server(kind: str, gunicorn: str, extra: list[str], env: dict[str, str], log: IO[bytes]) -> ServerProcess:
     """gunicorn or waitress serving fleet_bench_app on a free port, in its own process group."""
-
-    def __init__(self, kind: str, gunicorn: str, extra: list[str], env: dict[str, str], log: IO[bytes]) -> None:
-        self.port = free_port()
-        if kind == "gunicorn":
-            command = [
-                gunicorn, "-k", "gthread", "--threads", "16", "-w", "1",
-                "-b", f"{HOST}:{self.port}", "--chdir", str(HERE),
-                "--timeout", "60", "--graceful-timeout", "2", "--log-level", "warning",
-                *extra, "fleet_bench_app:app",
-            ]  # fmt: skip
-        else:
-            command = [
-                sys.executable, "-m", "waitress", "--threads=16", f"--listen={HOST}:{self.port}",
-                "fleet_bench_app:app",
-            ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, cwd=HERE, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.info: dict[str, Any] = {}
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with code {self.process.returncode} before serving")
-            try:
-                self.info = get_json(self.port, "/ping", timeout=1.0)
-                return
-            except (OSError, RuntimeError):
-                time.sleep(0.05)
-        raise RuntimeError(f"server did not answer /ping within {timeout:g} s")
-
-    def stop(self) -> None:
-        """SIGTERM the server, then SIGKILL its process group if anything is left."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=5)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            print(f"warning: server pid {self.process.pid} did not exit", file=sys.stderr)
+    port = free_port()
+    if kind == "gunicorn":
+        command = gunicorn_command(gunicorn, port, "fleet_bench_app:app", threads=16, extra=extra)
+    else:
+        command = [
+            sys.executable, "-m", "waitress", "--threads=16", f"--listen={HOST}:{port}",
+            "fleet_bench_app:app",
+        ]  # fmt: skip
+    return ServerProcess("server", command, port, log, env=env)
 
 
 @dataclass
@@ -141,7 +81,7 @@ class Window:
     duration: float
     warmup: float
     threshold: float
-    samples: list[tuple[float, float, int]] = field(default_factory=list)  # (start offset, latency, status)
+    samples: list[Sample] = field(default_factory=list)  # (start offset, latency, status)
     errors: int = 0
     runs: int = 0
 
@@ -167,41 +107,9 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def load(port: int, path: str, clients: int, duration: float, timeout: float, window: Window) -> None:
     """``clients`` threads, one keep-alive connection each, closed loop for ``duration`` s."""
-    lock = threading.Lock()
-    begin = time.perf_counter()
-    end = begin + duration
-
-    def client() -> None:
-        samples: list[tuple[float, float, int]] = []
-        errors = 0
-        conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-        try:
-            while True:
-                start = time.perf_counter()
-                if start >= end:
-                    break
-                try:
-                    conn.request("GET", path)
-                    response = conn.getresponse()
-                    response.read()
-                    samples.append((start - begin, time.perf_counter() - start, response.status))
-                except (OSError, http.client.HTTPException):
-                    errors += 1
-                    conn.close()
-                    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-        finally:
-            conn.close()
-        with lock:
-            window.samples.extend(samples)
-            window.errors += errors
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(max(0.0, end + timeout + 1.0 - time.perf_counter()))
-    if any(thread.is_alive() for thread in threads):
-        raise RuntimeError(f"GET {path}: clients still busy {timeout:g} s after the window ended")
+    samples, errors, _ = closed_loop(port, path, clients, duration, timeout=timeout, grace=timeout + 1.0)
+    window.samples.extend(samples)
+    window.errors += errors
 
 
 def count_runs(path: Path, name: str) -> int:
@@ -229,19 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or args.clients < 1 or args.duration <= args.warmup or not set(variants) <= set(VARIANTS):
         parser.error("need --rounds >= 1, --clients >= 1, --duration > --warmup, variants among stale,ttl,phc")
 
-    gunicorn = args.gunicorn or str(Path(sys.executable).parent / "gunicorn")
-    if args.server == "gunicorn" and not Path(gunicorn).exists():
-        gunicorn = shutil.which("gunicorn") or ""
-        if not gunicorn:
-            print("gunicorn not found: .venv/bin/pip install gunicorn", file=sys.stderr)
-            return 2
+    gunicorn = find_gunicorn(args.gunicorn) if args.server == "gunicorn" else ""
+    if args.server == "gunicorn" and not gunicorn:
+        print("gunicorn not found: .venv/bin/pip install gunicorn", file=sys.stderr)
+        return 2
     extra = no_control_socket(gunicorn) if args.server == "gunicorn" else []
 
     started = time.perf_counter()
     windows: dict[str, list[Window]] = {v: [] for v in variants}
-    serving = "gunicorn -k gthread --threads 16 -w 1" if args.server == "gunicorn" else "waitress --threads=16"
+    served_by = "gunicorn -k gthread --threads 16 -w 1" if args.server == "gunicorn" else "waitress --threads=16"
     print(
-        f"{serving}; check {args.check_seconds:g} s, ttl {args.ttl:g} s (stale {args.stale:g} s); "
+        f"{served_by}; check {args.check_seconds:g} s, ttl {args.ttl:g} s (stale {args.stale:g} s); "
         f"{args.clients} clients, closed loop, {args.duration:g} s windows ({args.warmup:g} s warm-up), "
         f"{args.rounds} rounds, {os.cpu_count()} cores; waited = latency > {args.threshold:g} s\n"
     )
@@ -258,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             order = variants[round_index % len(variants) :] + variants[: round_index % len(variants)]
             for variant in order:
                 runs_file.unlink(missing_ok=True)
-                server = Server(args.server, gunicorn, extra, env, log)
-                try:
+                with serving(start_server(args.server, gunicorn, extra, env, log), log, tail=4000) as server:
                     server.wait_ready(args.timeout)
                     if variant == "phc" and not server.info.get("py_healthcheck"):
                         print("py-healthcheck is not installed (pip install py-healthcheck): skipping its rows\n")
@@ -270,14 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                     load(server.port, f"/{variant}", args.clients, args.duration, args.timeout, window)
                     window.runs = count_runs(runs_file, variant)
                     windows[variant].append(window)
-                except Exception:
-                    log.seek(0)
-                    sys.stderr.write(log.read().decode(errors="replace")[-4000:])
-                    raise
-                finally:
-                    server.stop()
-                print(f"\rround {round_index + 1}/{args.rounds}: {variant} done", end=" ", file=sys.stderr, flush=True)
-    print(f"\r{' ' * 60}\r", end="", file=sys.stderr)
+                progress(f"round {round_index + 1}/{args.rounds}: {variant} done", end=" ")
+    clear_progress(60)
 
     def med(variant: str, metric: Callable[[Window], float]) -> float:
         return statistics.median(metric(w) for w in windows[variant])
