@@ -1,4 +1,5 @@
-"""Shared fixtures: an app factory, a clock tests move by hand, counting callables."""
+"""Shared fixtures and helpers: an app factory, a clock tests move by hand, counting callables,
+free ports and waits, private redis-servers, live threaded servers, and skip-or-fail-in-CI."""
 
 from __future__ import annotations
 
@@ -10,22 +11,32 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from flask import Flask
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def unavailable(reason: str, hint: str = "") -> NoReturn:
+    """Skip a test for a missing server, tool or library when run by hand; fail it under ``CI=true``.
+
+    ``hint`` (how to provide what is missing) is added to the reason.
+    """
+    more = f"; {hint}" if hint else ""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: a missing server is a failure, not a skip{more})", pytrace=False)
+    pytest.skip(f"{reason}{more}")
+
+
 def require(available: bool, reason: str) -> None:
     """Skip a test that needs a missing server when run by hand; fail it under ``CI=true``."""
-    if available:
-        return
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: a missing server is a failure, not a skip)")
-    pytest.skip(reason)
+    if not available:
+        unavailable(reason)
 
 
 def free_port() -> int:
@@ -41,6 +52,16 @@ def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} within {seconds} s")
         time.sleep(0.02)
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """Whether ``condition`` became true within ``seconds`` (for ``assert eventually(...)``)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 @dataclass
@@ -107,11 +128,10 @@ def redis_binary() -> str:
     try:
         import redis  # noqa: F401
     except ImportError:
-        require(False, "redis-py is not installed: pip install 'flask-status[redis]'")
+        unavailable("redis-py is not installed: pip install 'flask-status[redis]'")
     binary = shutil.which("redis-server")
     if binary is None:
-        require(False, "redis-server is not installed (apt-get install redis-server)")
-        raise AssertionError("unreachable")
+        unavailable("redis-server is not installed (apt-get install redis-server)")
     return binary
 
 
@@ -134,6 +154,46 @@ def start_redis() -> Iterator[Callable[..., RedisServer]]:
     finally:
         for instance in started:
             instance.stop()
+
+
+class QuietHandler(WSGIRequestHandler):
+    """The werkzeug handler without its per-request access log (hundreds of lines per test)."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def threaded_servers(*, access_log: bool = False) -> Iterator[Callable[[Flask], str]]:
+    """Yield ``start(app) -> base URL``: each app on a real threaded werkzeug server on loopback,
+    served from a daemon thread; every server is shut down on exit."""
+    servers: list[tuple[BaseWSGIServer, threading.Thread]] = []
+    handler = WSGIRequestHandler if access_log else QuietHandler
+
+    def start(app: Flask) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_port}"
+
+    try:
+        yield start
+    finally:
+        for server, thread in servers:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Flask], str]]:
+    """Start an app on a real threaded WSGI server on loopback, without access log; stopped at teardown.
+
+    A module that wants the access log overrides it with ``threaded_servers(access_log=True)``.
+    """
+    with threaded_servers() as start:
+        yield start
 
 
 class FakeClock:

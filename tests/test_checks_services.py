@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -29,13 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+import conftest
 import pytest
+from conftest import free_port, wait_for
 from flask import Flask
 
 from flask_status import StatusManager
 from flask_status.checks import redis_check, sqlalchemy_check
 
-IN_CI = os.environ.get("CI") == "true"
 REDIS_URL = os.environ.get("FLASK_STATUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
     "FLASK_STATUS_TEST_POSTGRES_URL", "postgresql+psycopg://status:status-secret@127.0.0.1:5432/status_test"
@@ -51,10 +51,7 @@ pytestmark = pytest.mark.server
 
 def unavailable(reason: str) -> NoReturn:
     """Skip the test for a missing server or tool; in CI (``CI=true``) fail it instead."""
-    hint = "start the servers with: bash .ci/services.sh"
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true, so a missing server is a failure; {hint})", pytrace=False)
-    pytest.skip(f"{reason}; {hint}")
+    conftest.unavailable(reason, hint="start the servers with: bash .ci/services.sh")
 
 
 def require(module: str) -> Any:
@@ -73,21 +70,6 @@ def redact(url: str) -> str:
     ('redis://:***@host:6379/0', 'postgresql://u:***@h/db')
     """
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {seconds} s")
-        time.sleep(0.05)
 
 
 def status_app(name: str, check: Callable[[], Any], app: Flask | None = None, **options: Any) -> Flask:

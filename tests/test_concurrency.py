@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from conftest import threaded_servers
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from flask_status import StatusManager
 
@@ -120,20 +120,9 @@ def test_pool_is_bounded(app: Flask, probe: Any, release: threading.Event) -> No
 
 @pytest.fixture
 def serve() -> Iterator[Callable[[Flask], str]]:
-    """Start an app on a real threaded WSGI server on loopback; stopped at teardown."""
-    servers: list[tuple[BaseWSGIServer, threading.Thread]] = []
-
-    def start(app: Flask) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        thread.join(5)
+    """The shared ``serve`` fixture, with werkzeug's access log left on."""
+    with threaded_servers(access_log=True) as start:
+        yield start
 
 
 def _get(url: str) -> tuple[int, Any]:

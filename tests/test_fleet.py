@@ -18,20 +18,19 @@ import importlib.util
 import itertools
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port, require
+from conftest import free_port, redis_binary, require, wait_for
 from flask import Flask
 
 from flask_status import StatusManager
@@ -44,18 +43,6 @@ BOOT_SECONDS = 15.0  # gunicorn -w 4 imports Flask four times on two busy cores
 
 
 # -- servers --------------------------------------------------------------------------------------
-
-
-def redis_binary() -> str:
-    try:
-        import redis  # noqa: F401
-    except ImportError:
-        require(False, "redis-py is not installed: pip install 'flask-status[redis]'")
-    binary = shutil.which("redis-server")
-    if binary is None:
-        require(False, "redis-server is not installed (apt-get install redis-server)")
-        raise AssertionError("unreachable")
-    return binary
 
 
 def require_gunicorn() -> None:
@@ -322,13 +309,6 @@ class Poller(threading.Thread):
         return self.answers
 
 
-def wait_until(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} within {seconds} s"
-        time.sleep(0.01)
-
-
 # -- 1. a cold burst: one run across the fleet ----------------------------------------------------
 
 
@@ -457,13 +437,13 @@ def test_redis_outage_mid_run_keeps_probes_answering_then_sharing_resumes(redis_
         poller = Poller(server.port, "/shared", every=0.05, timeout=timeout + 3)
         poller.start()
         try:
-            wait_until(lambda: len({a.pid for a in poller.answers}) == 2, 5, "both workers answered")
-            wait_until(lambda: len(server.runs("shared_api")) >= 3, 5, "three shared runs")
+            wait_for(lambda: len({a.pid for a in poller.answers}) == 2, 5, "both workers answered")
+            wait_for(lambda: len(server.runs("shared_api")) >= 3, 5, "three shared runs")
             # Stop Redis between two runs: just after one published its result, long before the
             # next is due, so that the figures below do not depend on luck. Stopping it while a
             # worker waits for another's run is test_waiter_runs_the_check_itself_... below.
             seen = len(server.runs("shared_api"))
-            wait_until(lambda: len(server.runs("shared_api")) > seen, 5, "a new shared run")
+            wait_for(lambda: len(server.runs("shared_api")) > seen, 5, "a new shared run")
             time.sleep(max(0.0, server.runs("shared_api")[-1].at + check + 0.08 - time.time()))
             outage = time.time()
             redis_server.stop()
@@ -471,7 +451,7 @@ def test_redis_outage_mid_run_keeps_probes_answering_then_sharing_resumes(redis_
             restart = time.time()
             redis_server.start()
             warned = set(store_log(server, "shared store unreachable"))
-            wait_until(
+            wait_for(
                 lambda: bool(warned) and warned <= set(store_log(server, "shared store reachable again")),
                 6,
                 "every worker that lost the store found it again",

@@ -13,7 +13,6 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeClock, Probe, require
+from conftest import FakeClock, Probe, eventually, free_port, require
 from flask import Flask, url_for
 from flask.testing import FlaskClient
 
@@ -89,16 +88,6 @@ def scrape(client: FlaskClient, url: str = "/metrics", **headers: str) -> Sample
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "no-store"
     return parse(response.get_data(as_text=True))[1]
-
-
-def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    """Run callbacks follow a run's result by a moment (they run after the waiting request wakes)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def runs(samples: Samples, check: str, outcome: str, manager: str = "status") -> float:
@@ -457,13 +446,6 @@ def test_a_clear_error_without_prometheus_client(app: Flask, monkeypatch: pytest
 TOKEN = "metrics-test-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
@@ -485,7 +467,7 @@ class _Gunicorn:
     """``gunicorn -w 2`` serving tests/apps/metrics_app.py on loopback, in its own process group."""
 
     def __init__(self, multiproc_dir: Path, log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         env = dict(
             os.environ,
             PROMETHEUS_MULTIPROC_DIR=str(multiproc_dir),

@@ -14,9 +14,8 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from typing import Any
 import pytest
 from conftest import FakeClock, require
 from flask import Flask, request
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from flask_status import CheckResult, RouteReport, StatusManager, StatusRoute
 from flask_status.field import FieldResult
@@ -350,30 +348,6 @@ def test_page_through_the_view_escapes(app: Flask) -> None:
 
 
 # -- in a real browser ------------------------------------------------------------------------
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log(self, type: str, message: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Flask], str]]:
-    """Start an app on a real threaded WSGI server on loopback; stopped at teardown."""
-    servers: list[tuple[BaseWSGIServer, threading.Thread]] = []
-
-    def start(app: Flask) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def _chromium() -> str:

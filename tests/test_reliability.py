@@ -17,45 +17,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from conftest import eventually
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from flask_status import StatusManager
 from flask_status.auth import bearer_token
 
 # Generous for a shared 2-core machine, yet far below what a leaked wait or a hang would cost.
 MARGIN = 0.75
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """The werkzeug handler without its per-request access log (hundreds of lines per test)."""
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Flask], str]]:
-    """Start an app on a real threaded WSGI server on loopback; stopped at teardown."""
-    servers: list[tuple[BaseWSGIServer, threading.Thread]] = []
-
-    def start(app: Flask) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def _get(url: str, *, timeout: float = 10.0) -> tuple[int, Any, float]:
@@ -71,15 +45,6 @@ def _get(url: str, *, timeout: float = 10.0) -> tuple[int, Any, float]:
 
 def _port(base: str) -> int:
     return int(base.rsplit(":", 1)[1])
-
-
-def _wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 class _ThreadSampler:
@@ -183,7 +148,7 @@ def test_a_check_hung_forever_under_sustained_load(
     )
     assert peak <= bound, f"{peak} live threads at peak (baseline {baseline}, bound {bound})"
     assert len(results) > 3 * (peak - baseline)
-    assert _wait_until(lambda: threading.active_count() <= baseline + 1, 3.0), threading.enumerate()
+    assert eventually(lambda: threading.active_count() <= baseline + 1, 3.0), threading.enumerate()
     assert live
     assert {code for code, _, _ in live} == {200}
     assert max(elapsed for _, _, elapsed in live) < MARGIN
@@ -192,7 +157,7 @@ def test_a_check_hung_forever_under_sustained_load(
     assert len(failures) == 2, [r.getMessage() for r in failures]
 
     release.set()  # the database answers again: the route recovers by itself, no restart
-    assert _wait_until(lambda: _get(base + "/ready")[0] == 200, 3.0)
+    assert eventually(lambda: _get(base + "/ready")[0] == 200, 3.0)
     code, body, elapsed = _get(base + "/ready")
     assert (code, body) == (200, {"status": "OK", "database": True})
     assert elapsed < MARGIN
@@ -655,7 +620,7 @@ def test_a_result_that_arrives_after_the_timeout_is_cached(app: Flask, release: 
         assert response.get_json()["slow"] == {"status": "fail", "error": "TimeoutError: no result within 0.1 s"}
     release.set()
     runner = status.state(app).runner
-    assert _wait_until(lambda: runner.inflight == 0, 3.0)
+    assert eventually(lambda: runner.inflight == 0, 3.0)
     started = time.monotonic()
     response = client.get("/d")
     assert time.monotonic() - started < MARGIN
@@ -680,7 +645,7 @@ def test_a_failure_that_arrives_after_the_timeout_is_cached_for_failure_ttl(
     client = app.test_client()
     assert client.get("/d").get_json()["db"]["error"] == "TimeoutError: no result within 0.1 s"
     release.set()
-    assert _wait_until(lambda: status.state(app).runner.inflight == 0, 3.0)
+    assert eventually(lambda: status.state(app).runner.inflight == 0, 3.0)
     response = client.get("/d")
     assert (response.status_code, response.get_json()) == (
         503,
@@ -709,13 +674,13 @@ def test_clients_that_give_up_do_not_leak_threads(
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(impatient, range(32)))
-    assert _wait_until(lambda: threading.active_count() <= baseline + 1, 3.0), threading.enumerate()
+    assert eventually(lambda: threading.active_count() <= baseline + 1, 3.0), threading.enumerate()
     code, body, elapsed = _get(base + "/ready")
     assert (code, body["db"]["error"]) == (503, "TimeoutError: no result within 0.3 s")
     assert elapsed < 0.3 + MARGIN
     assert status.state(app).runner.pool.threads == 1
     release.set()
-    assert _wait_until(lambda: _get(base + "/ready")[0] == 200, 3.0)
+    assert eventually(lambda: _get(base + "/ready")[0] == 200, 3.0)
 
 
 def test_an_exhausted_pool_answers_in_time_and_recovers(
@@ -741,8 +706,8 @@ def test_an_exhausted_pool_answers_in_time_and_recovers(
         )
     assert status.state(app).runner.pool.threads == 2
     release.set()
-    assert _wait_until(lambda: _get(base + "/ready")[0] == 200, 3.0)
-    assert _wait_until(lambda: _get(base + "/hung")[0] == 200, 3.0)
+    assert eventually(lambda: _get(base + "/ready")[0] == 200, 3.0)
+    assert eventually(lambda: _get(base + "/hung")[0] == 200, 3.0)
 
 
 def test_timeouts_of_several_hung_fields_do_not_add_up(app: Flask, release: threading.Event) -> None:
