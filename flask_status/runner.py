@@ -84,10 +84,12 @@ class Runner:
     evaluations wait for it instead of starting another copy: a hung check holds one thread,
     never more. Runs execute inside ``context()`` (the app context, for the views).
 
-    Thread-safety: one runner serves every request thread of its app. Shared between them:
-    ``_inflight`` (field key to the ``Future`` of its current run), guarded by ``_lock``, held
-    only to look up or register a run, never while one executes; the store, which is
-    thread-safe by contract; the pool, which has its own lock. Results are immutable.
+    Thread-safety: one runner serves every request thread of its app, its pool's workers and
+    the scheduler. ``_inflight`` (field key to the ``Future`` of its current run), ``_started``
+    (when that run started, for timeouts) and ``_damping`` (the ``fail_after`` /
+    ``recover_after`` counts) are guarded by ``_lock``, held only to look up or register a
+    run, never while one executes. The stores are thread-safe by contract; the pool has its
+    own lock; results are immutable. After ``fork()`` the child gets a fresh lock and no runs.
 
     >>> from flask_status.cache import MemoryStore
     >>> runner = Runner(MemoryStore())
