@@ -302,12 +302,16 @@ class Runner:
             self.pool.submit(lambda: self._run(field, future))
         except BaseException as exc:
             # No thread will ever run it: unregister, or the field would wait forever.
-            with self._lock:
-                if self._inflight.get(field.key) is future:
-                    del self._inflight[field.key]
-                    self._started.pop(field.key, None)
+            self._unregister(field, future)
             future.set_result(self._failure(field, exc, 0.0))
         return future
+
+    def _unregister(self, field: Field, future: Future[FieldResult]) -> None:
+        """End ``future``'s time in flight (if it is still the field's current run)."""
+        with self._lock:
+            if self._inflight.get(field.key) is future:
+                del self._inflight[field.key]
+                self._started.pop(field.key, None)
 
     def _run(self, field: Field, future: Future[FieldResult]) -> None:
         result: FieldResult | None = None
@@ -322,10 +326,7 @@ class Runner:
             if result is None:
                 result = self._failure(field, exc, 0.0)
         finally:
-            with self._lock:
-                if self._inflight.get(field.key) is future:
-                    del self._inflight[field.key]
-                    self._started.pop(field.key, None)
+            self._unregister(field, future)
             if result is None:  # not elected, and nothing published yet
                 future.set_result(self.pending(field))
             else:

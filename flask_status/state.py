@@ -161,7 +161,6 @@ class StatusState:
             call=_caller(app),
             name=f"flask-status-{manager.name}",
         )
-        self.app_name = app.name
         self._app = weakref.ref(app)
         self._response_class: type[Response] = app.response_class
         self._rendered: dict[tuple[str, str, bool], _Rendered] = {}
@@ -199,7 +198,7 @@ class StatusState:
         return self._report(route, fields, tuple(self.runner.peek(fields)))
 
     def _report(self, route: StatusRoute, fields: Sequence[Field], results: tuple[FieldResult, ...]) -> RouteReport:
-        status: Status = "fail" if route.readiness and self.manager.draining else aggregate(fields, results)
+        status = self._route_status(route, fields, results)
         pairs = zip(fields, results, strict=True)
         fresh_until = min((self.runner.fresh_until(f, r) for f, r in pairs), default=float("inf"))
         report = RouteReport(route, results, status, fresh_until, tuple(fields))
@@ -238,14 +237,12 @@ class StatusState:
                     complete = False
                 else:
                     known.append((item, stored))
-            status = None
-            if complete:
-                status = (
-                    "fail"
-                    if route.readiness and self.manager.draining
-                    else aggregate(route.fields, [r for _, r in known])
-                )
+            status = self._route_status(route, route.fields, [r for _, r in known]) if complete else None
             self._observe_items(route, known, status)
+
+    def _route_status(self, route: StatusRoute, fields: Sequence[Field], results: Sequence[FieldResult]) -> Status:
+        """A route's status: its items' aggregate, or ``fail`` for a readiness route draining."""
+        return "fail" if route.readiness and self.manager.draining else aggregate(fields, results)
 
     def _observe(self, report: RouteReport) -> None:
         """Log and announce each status change once, not once per request."""
