@@ -37,6 +37,7 @@ routes, apps and request threads.
 from __future__ import annotations
 
 import base64
+import enum
 import functools
 import hashlib
 import hmac
@@ -48,7 +49,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, Final, NoReturn, TypeVar, cast
 
 from flask import Response, current_app, request
 from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
@@ -72,6 +73,18 @@ _FORBIDDEN_BODY = json.dumps({"status": "forbidden"}).encode()
 _TOKEN_RE = re.compile(r"[\x21-\x2b\x2d-\x7e]+")
 _SEPARATORS_RE = re.compile(r"[\s,]+")
 _REALM_RE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")  # printable ASCII but '"' and '\'
+
+
+class _Default(enum.Enum):
+    """The default ``config_key``: the standard key, unless the authenticator has its own secrets."""
+
+    CONFIG_KEY = "config_key"
+
+    def __repr__(self) -> str:
+        return "<the standard key unless given secrets>"
+
+
+_DEFAULT_KEY: Final = _Default.CONFIG_KEY
 
 
 # -- denials ----------------------------------------------------------------------------------
@@ -143,7 +156,11 @@ def _check_realm(realm: object) -> str:
     return realm
 
 
-def _check_config_key(config_key: object) -> str | None:
+def _check_config_key(config_key: object, standard: str, *, given: bool) -> str | None:
+    """The config key to read: ``standard`` by default, unless the authenticator was ``given``
+    secrets of its own (then none: those alone are accepted), or the one passed explicitly."""
+    if config_key is _DEFAULT_KEY:
+        return None if given else standard
     if config_key is not None and (not isinstance(config_key, str) or not config_key):
         raise TypeError(f"config_key must be a non-empty str or None, got {config_key!r}")
     return config_key
@@ -195,18 +212,21 @@ def _configured_tokens(value: object, source: str) -> Iterable[bytes]:
 
 def bearer_token(
     *tokens: str,
-    config_key: str | None = "STATUS_TOKENS",
+    config_key: str | _Default | None = _DEFAULT_KEY,
     env: str | None = None,
     realm: str = "status",
 ) -> Callable[[F], F]:
     """Require ``Authorization: Bearer <token>`` with one of the accepted tokens.
 
-    Accepted tokens are the union of ``tokens``, ``app.config[config_key]`` and the environment
-    variable named ``env``; the last two are read on every request, and each may be one token,
-    several separated by commas or spaces, or (config) a list of str. Several tokens let you
+    The accepted tokens come from where you say. Given ``tokens`` or ``env`` (the name of an
+    environment variable), the authenticator accepts those alone; given neither, it accepts the
+    tokens of ``app.config["STATUS_TOKENS"]``. Pass ``config_key`` to read another key, or to add
+    a key's tokens to those given; ``config_key=None`` never reads the config. The config and
+    the environment are read on every request, and each may be one token, several separated by
+    commas or spaces, or (config) a list of str. Several tokens let you
     rotate: accept old and new, move clients over, drop the old one. Tokens are visible ASCII
     without spaces or commas; an empty or non-str token is refused here, with a message that does
-    not repeat it. Pass ``config_key=None`` to ignore the config.
+    not repeat it.
 
     Missing token: 401 with ``WWW-Authenticate: Bearer realm="status"``. Wrong token: 401 with
     ``error="invalid_token"`` added to the challenge. No token configured anywhere at request
@@ -216,8 +236,12 @@ def bearer_token(
     >>> app = Flask(__name__)
     >>> app.config["STATUS_TOKENS"] = ["new-token"]
     >>> @app.get("/private")
-    ... @bearer_token("old-token")
+    ... @bearer_token("old-token", config_key="STATUS_TOKENS")
     ... def private():
+    ...     return {"ok": True}
+    >>> @app.get("/own")
+    ... @bearer_token("old-token")
+    ... def own():
     ...     return {"ok": True}
     >>> client = app.test_client()
     >>> client.get("/private").headers["WWW-Authenticate"]
@@ -228,9 +252,11 @@ def bearer_token(
     200
     >>> client.get("/private", headers={"Authorization": "Bearer wrong"}).status_code
     401
+    >>> client.get("/own", headers={"Authorization": "Bearer new-token"}).status_code
+    401
     """
     static = tuple(_digest(_check_token(token, f"bearer_token: token #{i}")) for i, token in enumerate(tokens, 1))
-    config_key = _check_config_key(config_key)
+    config_key = _check_config_key(config_key, "STATUS_TOKENS", given=bool(tokens) or env is not None)
     if env is not None and (not isinstance(env, str) or not env):
         raise TypeError(f"env must be the name of an environment variable or None, got {env!r}")
     if not static and config_key is None and env is None:
@@ -292,13 +318,15 @@ def _user_digests(users: object, source: str) -> list[tuple[bytes, bytes]]:
 def basic_auth(
     users: Mapping[str, str] | None = None,
     *,
-    config_key: str | None = "STATUS_BASIC_AUTH",
+    config_key: str | _Default | None = _DEFAULT_KEY,
     realm: str = "status",
 ) -> Callable[[F], F]:
     """Require HTTP Basic credentials of one of ``users`` (a mapping of username to password).
 
-    Accepted users are ``users`` plus the mapping in ``app.config[config_key]``, read on every
-    request (``config_key=None`` ignores the config). Usernames and passwords are UTF-8; both are
+    Given ``users``, the authenticator accepts those alone; given none, it accepts the users of
+    ``app.config["STATUS_BASIC_AUTH"]``, read on every request. Pass ``config_key`` to read
+    another key, or to add a key's users to those given; ``config_key=None`` never reads the
+    config. Usernames and passwords are UTF-8; both are
     compared in constant time against every user, known or not, so the timing does not tell
     whether a username exists. Missing, malformed or wrong credentials: 401 with
     ``WWW-Authenticate: Basic realm="status"``. No user configured at request time: every request
@@ -319,7 +347,7 @@ def basic_auth(
     401
     """
     static = tuple(_user_digests(users, "basic_auth users")) if users is not None else ()
-    config_key = _check_config_key(config_key)
+    config_key = _check_config_key(config_key, "STATUS_BASIC_AUTH", given=users is not None)
     if not static and config_key is None:
         raise ValueError("basic_auth needs users: pass a mapping, or a config_key to read them from")
     challenge = f'Basic realm="{_check_realm(realm)}"'

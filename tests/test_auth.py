@@ -172,10 +172,28 @@ def test_bearer_tokens_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert_denied(status.get(bearer(TOKEN)), 401)
 
 
-def test_bearer_arguments_config_and_environment_add_up(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("args", "kwargs", "own"),
+    [
+        ((TOKEN,), {}, TOKEN),
+        ((), {"env": "FLASK_STATUS_TEST_TOKEN"}, "from-env"),
+        ((TOKEN,), {"env": "FLASK_STATUS_TEST_TOKEN"}, "from-env"),
+    ],
+)
+def test_bearer_given_its_own_tokens_accepts_those_alone(
+    monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], kwargs: dict[str, Any], own: str
+) -> None:
+    monkeypatch.setenv("FLASK_STATUS_TEST_TOKEN", "from-env")
+    status = StatusApp(bearer_token(*args, **kwargs), config={"STATUS_TOKENS": OTHER_TOKEN})
+    assert_granted(status.get(bearer(own)))
+    assert_denied(status.get(bearer(OTHER_TOKEN)), 401)
+
+
+def test_bearer_arguments_config_and_environment_add_up_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLASK_STATUS_TEST_TOKEN", "from-env")
     status = StatusApp(
-        bearer_token("from-args", env="FLASK_STATUS_TEST_TOKEN"), config={"STATUS_TOKENS": "from-config"}
+        bearer_token("from-args", env="FLASK_STATUS_TEST_TOKEN", config_key="STATUS_TOKENS"),
+        config={"STATUS_TOKENS": "from-config"},
     )
     for token in ("from-args", "from-config", "from-env"):
         assert_granted(status.get(bearer(token)))
@@ -312,6 +330,12 @@ def test_basic_users_from_app_config_read_at_request_time() -> None:
     status.app.config["STATUS_BASIC_AUTH"] = {"ops": "pw-two"}
     assert_denied(status.get(auth=("ops", "pw-one")), 401)
     assert_granted(status.get(auth=("ops", "pw-two")))
+
+
+def test_basic_given_its_own_users_accepts_those_alone() -> None:
+    status = StatusApp(basic_auth({"a": "pa"}), config={"STATUS_BASIC_AUTH": {"b": "pb"}})
+    assert_granted(status.get(auth=("a", "pa")))
+    assert_denied(status.get(auth=("b", "pb")), 401)
 
 
 def test_basic_arguments_and_config_add_up() -> None:
