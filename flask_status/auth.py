@@ -47,13 +47,14 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, Final, NoReturn, TypeVar, cast
 
 from flask import Response, current_app, request
 from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
 
+from .config import check_token, parse_tokens, parse_users
 from .route import Authenticator
 
 __all__ = ["all_of", "any_of", "basic_auth", "bearer_token", "ip_allowlist"]
@@ -68,10 +69,6 @@ _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _UNAUTHORIZED_BODY = json.dumps({"status": "unauthorized"}).encode()
 _FORBIDDEN_BODY = json.dumps({"status": "forbidden"}).encode()
 
-# A bearer token: visible ASCII without commas (RFC 6750's b64token is a subset), so that a
-# list of tokens can be written as one string, "old-token, new-token", in config or environment.
-_TOKEN_RE = re.compile(r"[\x21-\x2b\x2d-\x7e]+")
-_SEPARATORS_RE = re.compile(r"[\s,]+")
 _REALM_RE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")  # printable ASCII but '"' and '\'
 
 
@@ -180,34 +177,9 @@ def _credentials(scheme: str) -> str | None:
 # -- bearer tokens ----------------------------------------------------------------------------
 
 
-def _check_token(token: object, what: str) -> bytes:
-    """``token`` as bytes, or an error naming ``what`` (never the token: it is a secret)."""
-    if not isinstance(token, str):
-        raise TypeError(f"{what} must be a str, not {type(token).__name__}")
-    if not token:
-        raise ValueError(f"{what} is empty")
-    if not _TOKEN_RE.fullmatch(token):
-        raise ValueError(
-            f"{what} must be visible ASCII without spaces or commas (secrets.token_urlsafe() makes good tokens)"
-        )
-    return token.encode("ascii")
-
-
-def _split_tokens(value: str) -> list[str]:
-    return [piece for piece in _SEPARATORS_RE.split(value) if piece]
-
-
-def _configured_tokens(value: object, source: str) -> Iterable[bytes]:
-    """Tokens from a config value or environment variable: a str (comma/space separated) or a list."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        pieces: list[object] = list(_split_tokens(value))
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        pieces = list(value)
-    else:
-        raise TypeError(f"{source} must be a str or a list of str, not {type(value).__name__}")
-    return [_check_token(piece, f"token #{i} of {source}") for i, piece in enumerate(pieces, 1)]
+def _token_digests(value: object, source: str) -> list[bytes]:
+    """Digests of the tokens of a config value or environment variable (see ``parse_tokens``)."""
+    return [_digest(token.encode("ascii")) for token in parse_tokens(value, source)]
 
 
 def bearer_token(
@@ -255,10 +227,14 @@ def bearer_token(
     >>> client.get("/own", headers={"Authorization": "Bearer new-token"}).status_code
     401
     """
-    static = tuple(_digest(_check_token(token, f"bearer_token: token #{i}")) for i, token in enumerate(tokens, 1))
+    static = tuple(
+        _digest(check_token(token, f"bearer_token: token #{i}").encode("ascii")) for i, token in enumerate(tokens, 1)
+    )
     config_key = _check_config_key(config_key, "STATUS_TOKENS", given=bool(tokens) or env is not None)
     if env is not None and (not isinstance(env, str) or not env):
         raise TypeError(f"env must be the name of an environment variable or None, got {env!r}")
+    if env is not None:  # read again on each request; a bad value already set fails here, early
+        parse_tokens(os.environ.get(env), f"environment variable {env}")
     if not static and config_key is None and env is None:
         raise ValueError("bearer_token needs tokens: pass some, or a config_key or env to read them from")
     challenge = f'Bearer realm="{_check_realm(realm)}"'
@@ -270,10 +246,9 @@ def bearer_token(
     def accepted() -> list[bytes]:
         digests = list(static)
         if config_key is not None:
-            source = f"app.config[{config_key!r}]"
-            digests.extend(_digest(t) for t in _configured_tokens(current_app.config.get(config_key), source))
+            digests.extend(_token_digests(current_app.config.get(config_key), config_key))
         if env is not None:
-            digests.extend(_digest(t) for t in _configured_tokens(os.environ.get(env), f"environment variable {env}"))
+            digests.extend(_token_digests(os.environ.get(env), f"environment variable {env}"))
         return digests
 
     def check() -> None:
@@ -298,21 +273,11 @@ def bearer_token(
 
 
 def _user_digests(users: object, source: str) -> list[tuple[bytes, bytes]]:
-    """(username digest, password digest) pairs; errors name the user, never the password."""
-    if not isinstance(users, Mapping):
-        raise TypeError(f"{source} must be a mapping of username to password, not {type(users).__name__}")
-    pairs: list[tuple[bytes, bytes]] = []
-    for user, password in users.items():
-        if not isinstance(user, str) or not user:
-            raise TypeError(f"{source}: usernames must be non-empty str, got {user!r}")
-        if ":" in user or not user.isprintable():
-            raise ValueError(f"{source}: username {user!r} must be printable and contain no ':'")
-        if not isinstance(password, str):
-            raise TypeError(f"{source}: the password of {user!r} must be a str, not {type(password).__name__}")
-        if not password:
-            raise ValueError(f"{source}: the password of {user!r} is empty")
-        pairs.append((_digest(user.encode("utf-8")), _digest(password.encode("utf-8"))))
-    return pairs
+    """(username digest, password digest) pairs (see ``parse_users``)."""
+    return [
+        (_digest(user.encode("utf-8")), _digest(password.encode("utf-8")))
+        for user, password in parse_users(users, source)
+    ]
 
 
 def basic_auth(
@@ -358,7 +323,7 @@ def basic_auth(
         if config_key is not None:
             configured = current_app.config.get(config_key)
             if configured is not None:
-                pairs.extend(_user_digests(configured, f"app.config[{config_key!r}]"))
+                pairs.extend(_user_digests(configured, config_key))
         return pairs
 
     def check() -> None:

@@ -7,6 +7,7 @@ Bad values raise ``ValueError``/``TypeError`` at ``init_app``, naming the key.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -18,7 +19,7 @@ from .report import FORMATS, Format
 from .route import validate_status_codes
 from .runner import RunnerSettings
 
-__all__ = ["DEFAULTS", "Settings", "resolve_settings"]
+__all__ = ["DEFAULTS", "Settings", "check_token", "parse_tokens", "parse_users", "resolve_settings"]
 
 DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {
@@ -48,7 +49,8 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "STATUS_STORE_URL": None,
         # Namespace of the shared store's keys.
         "STATUS_STORE_PREFIX": "flask-status",
-        # Accepted bearer tokens of flask_status.auth.bearer_token(): a str ("a, b") or a list.
+        # Accepted bearer tokens of flask_status.auth.bearer_token(): a str ("a, b": split on
+        # commas only) or a list.
         # None: no token is accepted until one is configured (the authenticator fails closed).
         "STATUS_TOKENS": None,
         # Users of flask_status.auth.basic_auth(): {"username": "password"}; None: nobody.
@@ -71,6 +73,93 @@ class Settings:
     cache_size: int
     store_url: str | None = None
     store_prefix: str = "flask-status"
+
+
+# A bearer token: visible ASCII without commas (RFC 6750's b64token is a subset), so that a
+# list of tokens can be written as one string, "old-token, new-token", in config or environment.
+_TOKEN_RE = re.compile(r"[\x21-\x2b\x2d-\x7e]+")
+
+
+def check_token(token: object, what: str) -> str:
+    """Return ``token`` if it is a usable bearer token, else raise naming ``what``.
+
+    A token is visible ASCII without spaces or commas. The message never repeats the token (it
+    is a secret): it says what is wrong, e.g. ``"STATUS_TOKENS: token #2 is empty"``.
+
+    >>> check_token("tok-3f9a1c7e", "token #1")
+    'tok-3f9a1c7e'
+    >>> check_token("correct horse", "STATUS_TOKENS: token #1")
+    Traceback (most recent call last):
+    ...
+    ValueError: STATUS_TOKENS: token #1 holds whitespace: separate tokens with commas ("old-token, new-token")
+    """
+    if not isinstance(token, str):
+        raise TypeError(f"{what} must be a str, not {type(token).__name__}")
+    if not token:
+        raise ValueError(f"{what} is empty")
+    if any(character.isspace() for character in token):
+        raise ValueError(f'{what} holds whitespace: separate tokens with commas ("old-token, new-token")')
+    if not _TOKEN_RE.fullmatch(token):
+        raise ValueError(
+            f"{what} must be visible ASCII without spaces or commas (secrets.token_urlsafe() makes good tokens)"
+        )
+    return token
+
+
+def parse_tokens(value: object, source: str) -> tuple[str, ...]:
+    """The bearer tokens of a config value or environment variable named ``source``.
+
+    ``None`` is no token; a str is split on commas only, with the whitespace around each token
+    stripped and empty pieces skipped (a fragment of a token is never a token: a piece holding
+    whitespace is refused); a list, tuple or set holds one token per item. Errors name
+    ``source`` and the token's position, never the token.
+
+    >>> parse_tokens(" old-token, new-token ", "STATUS_TOKENS")
+    ('old-token', 'new-token')
+    >>> parse_tokens(["ok", ""], "STATUS_TOKENS")
+    Traceback (most recent call last):
+    ...
+    ValueError: STATUS_TOKENS: token #2 is empty
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        pieces = [(i, piece.strip()) for i, piece in enumerate(value.split(","), 1)]
+        items: list[tuple[int, object]] = [(i, piece) for i, piece in pieces if piece]
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = list(enumerate(value, 1))
+    else:
+        raise TypeError(f"{source} must be a str or a list of str, not {type(value).__name__}")
+    return tuple(check_token(token, f"{source}: token #{i}") for i, token in items)
+
+
+def parse_users(value: object, source: str) -> tuple[tuple[str, str], ...]:
+    """The (username, password) pairs of a Basic auth mapping named ``source``.
+
+    Usernames are non-empty, printable and hold no ``:``; passwords are non-empty str. Errors
+    name ``source`` and the user, never a password.
+
+    >>> parse_users({"monitor": "pw"}, "STATUS_BASIC_AUTH")
+    (('monitor', 'pw'),)
+    >>> parse_users({"monitor": ""}, "STATUS_BASIC_AUTH")
+    Traceback (most recent call last):
+    ...
+    ValueError: STATUS_BASIC_AUTH: the password of 'monitor' is empty
+    """
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{source} must be a mapping of username to password, not {type(value).__name__}")
+    pairs: list[tuple[str, str]] = []
+    for user, password in value.items():
+        if not isinstance(user, str) or not user:
+            raise TypeError(f"{source}: usernames must be non-empty str, got {user!r}")
+        if ":" in user or not user.isprintable():
+            raise ValueError(f"{source}: username {user!r} must be printable and contain no ':'")
+        if not isinstance(password, str):
+            raise TypeError(f"{source}: the password of {user!r} must be a str, not {type(password).__name__}")
+        if not password:
+            raise ValueError(f"{source}: the password of {user!r} is empty")
+        pairs.append((user, password))
+    return tuple(pairs)
 
 
 def _positive_int(value: Any, key: str) -> int:
@@ -105,6 +194,11 @@ def resolve_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) ->
         redactor = Redactor(get("STATUS_REDACT") or (), defaults=defaults)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"STATUS_REDACT: {exc}") from None
+    # Read by the authenticators on each request; checked here too, so a bad value fails at
+    # startup instead of answering every request with a 500.
+    parse_tokens(get("STATUS_TOKENS"), "STATUS_TOKENS")
+    if get("STATUS_BASIC_AUTH") is not None:
+        parse_users(get("STATUS_BASIC_AUTH"), "STATUS_BASIC_AUTH")
     return Settings(
         runner=RunnerSettings(
             default_ttl=default_ttl,

@@ -147,6 +147,33 @@ def test_bearer_tokens_from_app_config(configured: Any) -> None:
     assert_denied(status.get(bearer("nope")), 401)
 
 
+PASSPHRASE = "correct horse battery staple"
+
+
+def test_bearer_config_is_split_on_commas_only_and_a_spaced_value_is_refused_at_init_app() -> None:
+    with pytest.raises(ValueError, match=r"STATUS_TOKENS: token #1 holds whitespace") as info:
+        StatusApp(bearer_token(), config={"STATUS_TOKENS": PASSPHRASE})
+    assert "horse" not in str(info.value)
+    status = StatusApp(bearer_token(config_key="OPS_TOKENS"), config={"OPS_TOKENS": PASSPHRASE})
+    response = status.get(bearer("horse"))
+    assert response.status_code == 500  # a custom key is read at request time only: refused there
+    assert status.check_calls == 0
+
+
+def test_bearer_environment_is_split_on_commas_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    status = StatusApp(bearer_token(env="FLASK_STATUS_TEST_TOKEN"))
+    monkeypatch.setenv("FLASK_STATUS_TEST_TOKEN", PASSPHRASE)
+    for fragment in PASSPHRASE.split():
+        assert status.get(bearer(fragment)).status_code != 200
+    assert status.check_calls == 0
+
+
+def test_bearer_environment_with_whitespace_is_refused_at_decoration_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLASK_STATUS_TEST_TOKEN", PASSPHRASE)
+    with pytest.raises(ValueError, match=r"environment variable FLASK_STATUS_TEST_TOKEN: token #1 holds whitespace"):
+        bearer_token(env="FLASK_STATUS_TEST_TOKEN")
+
+
 def test_bearer_config_is_read_at_request_time_and_custom_key() -> None:
     status = StatusApp(bearer_token(config_key="OPS_TOKENS"), config={"OPS_TOKENS": [TOKEN]})
     assert_granted(status.get(bearer(TOKEN)))
@@ -213,15 +240,50 @@ def test_bearer_without_any_token_fails_closed_and_warns_once(
     assert status.check_calls == 0
 
 
-def test_bearer_misconfigured_config_is_a_json_500_that_names_no_token(caplog: pytest.LogCaptureFixture) -> None:
-    status = StatusApp(bearer_token(), config={"STATUS_TOKENS": [TOKEN, 42]})
+@pytest.mark.parametrize(
+    ("configured", "error", "match"),
+    [
+        (5, TypeError, r"STATUS_TOKENS must be a str or a list of str, not int"),
+        ([TOKEN, ""], ValueError, r"STATUS_TOKENS: token #2 is empty"),
+        ([TOKEN, 42], TypeError, r"STATUS_TOKENS: token #2 must be a str, not int"),
+        ({"token": TOKEN}, TypeError, r"STATUS_TOKENS must be a str or a list of str, not dict"),
+        (f"{TOKEN}, {TOKEN} x", ValueError, r"STATUS_TOKENS: token #2 holds whitespace"),
+    ],
+)
+def test_bad_token_config_is_refused_at_init_app_without_the_token(configured: Any, error: type, match: str) -> None:
+    app = Flask(__name__)
+    app.config["STATUS_TOKENS"] = configured
+    with pytest.raises(error, match=match) as info:
+        StatusManager(app)
+    assert TOKEN not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("configured", "error", "match"),
+    [
+        ({"monitor": ""}, ValueError, r"STATUS_BASIC_AUTH: the password of 'monitor' is empty"),
+        ({"monitor": 5}, TypeError, r"STATUS_BASIC_AUTH: the password of 'monitor' must be a str, not int"),
+        ("monitor:pw", TypeError, r"STATUS_BASIC_AUTH must be a mapping of username to password, not str"),
+        ({"mon:itor": "pw"}, ValueError, r"STATUS_BASIC_AUTH: username 'mon:itor'"),
+    ],
+)
+def test_bad_basic_auth_config_is_refused_at_init_app(configured: Any, error: type, match: str) -> None:
+    app = Flask(__name__)
+    app.config["STATUS_BASIC_AUTH"] = configured
+    with pytest.raises(error, match=match) as info:
+        StatusManager(app)
+    assert "pw" not in str(info.value).replace("password", "")
+
+
+def test_bearer_misconfigured_custom_key_is_a_json_500_that_names_no_token(caplog: pytest.LogCaptureFixture) -> None:
+    status = StatusApp(bearer_token(config_key="OPS_TOKENS"), config={"OPS_TOKENS": [TOKEN, 42]})
     with caplog.at_level(logging.ERROR, logger="flask_status"):
         response = status.get(bearer(TOKEN))
     assert response.status_code == 500
     assert response.is_json
     assert TOKEN not in response.get_data(as_text=True)
     assert TOKEN not in caplog.text
-    assert "STATUS_TOKENS" in caplog.text
+    assert "OPS_TOKENS" in caplog.text
     assert status.check_calls == 0
 
 

@@ -37,6 +37,11 @@ def test_defaults_are_written_with_setdefault(make_app: Callable[..., Flask]) ->
         ("STATUS_HTTP_CODES", {"fail": 700}, ValueError),
         ("STATUS_CACHE_SIZE", 0, ValueError),
         ("STATUS_DRAIN_DELAY", "ten", TypeError),
+        ("STATUS_TOKENS", 5, TypeError),
+        ("STATUS_TOKENS", ["ok", ""], ValueError),
+        ("STATUS_TOKENS", "correct horse battery staple", ValueError),
+        ("STATUS_BASIC_AUTH", {"monitor": ""}, ValueError),
+        ("STATUS_BASIC_AUTH", ["monitor", "pw"], TypeError),
     ],
 )
 def test_bad_config_fails_at_init_app(make_app: Callable[..., Flask], key: str, value: Any, error: type) -> None:
