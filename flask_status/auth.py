@@ -42,7 +42,6 @@ import functools
 import hashlib
 import hmac
 import ipaddress
-import json
 import logging
 import os
 import re
@@ -56,6 +55,7 @@ from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
 
 from .config import check_token, parse_tokens, parse_users
 from .route import Authenticator
+from .serialize import dumps
 
 __all__ = ["all_of", "any_of", "basic_auth", "bearer_token", "ip_allowlist"]
 
@@ -66,8 +66,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-_UNAUTHORIZED_BODY = json.dumps({"status": "unauthorized"}).encode()
-_FORBIDDEN_BODY = json.dumps({"status": "forbidden"}).encode()
+# Encoded as route bodies are: compact, with a final newline.
+_UNAUTHORIZED_BODY = dumps({"status": "unauthorized"})
+_FORBIDDEN_BODY = dumps({"status": "forbidden"})
 
 _REALM_RE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")  # printable ASCII but '"' and '\'
 
@@ -195,10 +196,11 @@ def bearer_token(
     tokens of ``app.config["STATUS_TOKENS"]``. Pass ``config_key`` to read another key, or to add
     a key's tokens to those given; ``config_key=None`` never reads the config. The config and
     the environment are read on every request, and each may be one token, several separated by
-    commas or spaces, or (config) a list of str. Several tokens let you
+    commas (``"old-token, new-token"``), or (config) a list of str. Several tokens let you
     rotate: accept old and new, move clients over, drop the old one. Tokens are visible ASCII
-    without spaces or commas; an empty or non-str token is refused here, with a message that does
-    not repeat it.
+    without spaces or commas; a bad token is refused with a message that does not repeat it:
+    here for ``tokens`` and a value of ``env`` already set, at ``init_app`` for
+    ``STATUS_TOKENS``, and on each request (a 500) for a value that turns bad later.
 
     Missing token: 401 with ``WWW-Authenticate: Bearer realm="status"``. Wrong token: 401 with
     ``error="invalid_token"`` added to the challenge. No token configured anywhere at request
@@ -291,7 +293,8 @@ def basic_auth(
     Given ``users``, the authenticator accepts those alone; given none, it accepts the users of
     ``app.config["STATUS_BASIC_AUTH"]``, read on every request. Pass ``config_key`` to read
     another key, or to add a key's users to those given; ``config_key=None`` never reads the
-    config. Usernames and passwords are UTF-8; both are
+    config. An empty password or a username holding ``:`` is refused here for ``users``, at
+    ``init_app`` for ``STATUS_BASIC_AUTH``. Usernames and passwords are UTF-8; both are
     compared in constant time against every user, known or not, so the timing does not tell
     whether a username exists. Missing, malformed or wrong credentials: 401 with
     ``WWW-Authenticate: Basic realm="status"``. No user configured at request time: every request

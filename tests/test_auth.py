@@ -82,6 +82,15 @@ def assert_denied(response: TestResponse, code: int) -> None:
         assert "WWW-Authenticate" not in response.headers
 
 
+def test_denials_are_compact_json_like_the_routes() -> None:
+    status = StatusApp(all_of(ip_allowlist("10.0.0.0/8"), bearer_token(TOKEN)))
+    granted = status.get(bearer(TOKEN), remote="10.0.0.7").data
+    assert granted.startswith(b'{"status":"OK","secret_field":')  # a route body: compact
+    assert granted.endswith(b"}\n")
+    assert status.get(remote="10.0.0.7").data == b'{"status":"unauthorized"}\n'
+    assert status.get(remote="203.0.113.9").data == b'{"status":"forbidden"}\n'
+
+
 # -- bearer_token -----------------------------------------------------------------------------
 
 
