@@ -41,7 +41,8 @@ STATUSES: tuple[Status, ...] = ("pass", "warn", "fail")
 # silently shadowed, so registration refuses them.
 RESERVED_NAMES = frozenset({"status", "checks"})
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+# Matched with fullmatch: "$" would also match before a final newline, letting "db\n" through.
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
 
 
 def validate_name(name: object, what: str) -> str:
@@ -49,10 +50,14 @@ def validate_name(name: object, what: str) -> str:
 
     >>> validate_name("database", "field name")
     'database'
+    >>> validate_name("db\\n", "field name")  # fullmatch: "$" would let a final newline in
+    Traceback (most recent call last):
+    ...
+    ValueError: field name 'db\\n' is not valid: use letters, digits and _ . : - (starting with a letter, digit or _)
     """
     if not isinstance(name, str):
         raise TypeError(f"{what} must be a str, not {type(name).__name__}: {name!r}")
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise ValueError(
             f"{what} {name!r} is not valid: use letters, digits and _ . : - (starting with a letter, digit or _)"
         )

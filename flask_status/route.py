@@ -33,7 +33,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 Authenticator = Callable[[Callable[..., Any]], Callable[..., Any]]
 """A view decorator, as for any Flask view: it may ``abort(401)`` / ``abort(403)``."""
 
-_ROUTE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ROUTE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # fullmatch: "$" lets a final newline in
 _BAD_URL_CHARS = re.compile(r"[\s?#<>]")
 
 
@@ -123,7 +123,7 @@ class StatusRoute:
         readiness: bool = False,
     ) -> None:
         validate_name(name, "route name")
-        if not _ROUTE_NAME_RE.match(name):
+        if not _ROUTE_NAME_RE.fullmatch(name):
             raise ValueError(f"route name {name!r} must be a Python-style identifier (letters, digits, _)")
         if authenticator is not None and not callable(authenticator):
             raise TypeError(f"authenticator must be a view decorator (a callable), got {authenticator!r}")

@@ -100,6 +100,22 @@ def test_bad_route_names(name: Any, error: type[Exception]) -> None:
         StatusManager().add_route(name, "/x")
 
 
+@pytest.mark.parametrize("name", ["db\n", "db\r\n", "\ndb"])
+def test_field_and_check_names_with_a_newline_are_refused(name: str) -> None:
+    route = StatusManager().add_route("details", "/details")
+    with pytest.raises(ValueError, match=r"field name .* is not valid"):
+        route.add_field(name, lambda: 1)
+    with pytest.raises(ValueError, match=r"check name .* is not valid"):
+        route.add_check(name, lambda: True)
+
+
+def test_route_and_manager_names_with_a_newline_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"route name 'live\\n'"):
+        StatusManager().add_route("live\n", "/live")
+    with pytest.raises(ValueError, match=r"name 'status\\n' is not valid"):
+        StatusManager(name="status\n")
+
+
 def test_duplicate_field_name_and_message_key(app: Flask) -> None:
     route = StatusManager(app).add_route("details", "/details", message={"service": "billing"})
     route.add_field("version", "1")
