@@ -15,6 +15,7 @@ import importlib.util
 import inspect
 import math
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
@@ -64,11 +65,25 @@ def validate_name(name: object, what: str) -> str:
     return name
 
 
+# The longest duration accepted, about 292 years: what this platform can wait for. Beyond it a
+# timeout (Lock.acquire, Condition.wait) or a drain delay (time.sleep) raises OverflowError on
+# every run; ttls and intervals share the bound, as they also become Redis PX milliseconds and
+# lock lifetimes (64-bit), summed with a timeout.
+MAX_SECONDS = threading.TIMEOUT_MAX
+
+
 def validate_seconds(value: object, what: str, *, allow_zero: bool) -> float | None:
     """Return an optional duration in seconds as a float; ``None`` passes through.
 
+    A duration is a finite int or float, positive (or zero with ``allow_zero``), and at most
+    ``threading.TIMEOUT_MAX``: the longest the platform can wait for.
+
     >>> validate_seconds(30, "ttl", allow_zero=True)
     30.0
+    >>> validate_seconds(1e10, "timeout", allow_zero=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: timeout must be at most 9223372036 seconds (threading.TIMEOUT_MAX), got 10000000000.0
     """
     if value is None:
         return None
@@ -80,6 +95,8 @@ def validate_seconds(value: object, what: str, *, allow_zero: bool) -> float | N
     if number < 0 or (number == 0 and not allow_zero):
         bound = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{what} must be {bound}, got {value!r}")
+    if number > MAX_SECONDS:
+        raise ValueError(f"{what} must be at most {MAX_SECONDS:.0f} seconds (threading.TIMEOUT_MAX), got {value!r}")
     return number
 
 

@@ -37,6 +37,10 @@ def test_defaults_are_written_with_setdefault(make_app: Callable[..., Flask]) ->
         ("STATUS_HTTP_CODES", {"fail": 700}, ValueError),
         ("STATUS_CACHE_SIZE", 0, ValueError),
         ("STATUS_DRAIN_DELAY", "ten", TypeError),
+        ("STATUS_DEFAULT_TIMEOUT", 1e10, ValueError),
+        ("STATUS_DEFAULT_TTL", 1e10, ValueError),
+        ("STATUS_FAILURE_TTL", 1e10, ValueError),
+        ("STATUS_DRAIN_DELAY", 1e10, ValueError),
         ("STATUS_TOKENS", 5, TypeError),
         ("STATUS_TOKENS", ["ok", ""], ValueError),
         ("STATUS_TOKENS", "correct horse battery staple", ValueError),
@@ -48,6 +52,15 @@ def test_bad_config_fails_at_init_app(make_app: Callable[..., Flask], key: str, 
     app = make_app(**{key: value})
     with pytest.raises(error, match=key):
         StatusManager(app)
+
+
+def test_timeout_beyond_what_the_platform_can_wait_for_names_key_and_value(make_app: Callable[..., Flask]) -> None:
+    app = make_app(STATUS_DEFAULT_TIMEOUT=1e10)
+    most = f"STATUS_DEFAULT_TIMEOUT must be at most {threading.TIMEOUT_MAX:.0f} seconds"
+    with pytest.raises(ValueError, match=rf"{most} \(threading.TIMEOUT_MAX\), got 10000000000.0"):
+        StatusManager(app)
+    with pytest.raises(ValueError, match=r"STATUS_DEFAULT_TIMEOUT must be at most"):
+        StatusManager(default_timeout=1e10)
 
 
 def test_default_timeout_from_config(make_app: Callable[..., Flask], release: threading.Event) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -138,12 +139,28 @@ def test_duplicate_field_name_and_message_key(app: Flask) -> None:
         ({"timeout": -2}, ValueError, "timeout"),
         ({"failure_ttl": -1}, ValueError, "failure_ttl"),
         ({"critical": "yes"}, TypeError, "critical"),
+        (
+            {"timeout": 1e10},
+            ValueError,
+            r"timeout of field 'f' must be at most \d+ seconds \(threading.TIMEOUT_MAX\), got 10000000000.0",
+        ),
+        ({"ttl": 1e10}, ValueError, r"ttl of field 'f' must be at most"),
+        ({"ttl": 30, "stale": 1e10}, ValueError, r"stale of field 'f' must be at most"),
+        ({"ttl": 30, "failure_ttl": 1e10}, ValueError, r"failure_ttl of field 'f' must be at most"),
+        ({"interval": 1e10}, ValueError, r"interval of field 'f' must be at most"),
     ],
 )
 def test_bad_field_options(options: dict[str, Any], error: type[Exception], match: str) -> None:
     route = StatusManager().add_route("details", "/details")
     with pytest.raises(error, match=match):
         route.add_field("f", lambda: 1, **options)
+
+
+def test_the_longest_timeout_the_platform_can_wait_for_is_accepted_and_answers(app: Flask) -> None:
+    route = StatusManager(app).add_route("ready", "/ready")
+    route.add_check("database", lambda: True, timeout=threading.TIMEOUT_MAX)
+    route.add_field("queue", lambda: 3, ttl=threading.TIMEOUT_MAX)
+    assert app.test_client().get("/ready").get_json() == {"status": "OK", "database": True, "queue": 3}
 
 
 def test_constant_with_ttl_is_refused() -> None:
