@@ -339,9 +339,10 @@ class Field:
                     f"{what} is an async function: install the async extra, "
                     "pip install 'flask-status[async]' (Flask runs coroutines with asgiref)"
                 )
-            # Keyed by name *and* callable identity: the same check registered under the same
-            # name on two routes shares one cache entry; two different callables never do.
-            self.key = f"{name}#{id(value):x}"
+            # Keyed by name, kind *and* callable identity: the same check registered under the
+            # same name on two routes shares one cache entry; two different callables never do,
+            # nor a field and a check of one callable (one caches a value, the other a verdict).
+            self.key = f"{name}#{kind}:{id(value):x}"
             self.constant_result = None
         else:
             if kind == "check":
@@ -368,19 +369,28 @@ class Field:
     def stable_key(self) -> str:
         """A key naming this field the same way in every process, for stores shared between them.
 
-        The name, the callable's module and qualified name, the line it starts on (two lambdas
-        of one module differ), and the arguments a ``functools.partial`` binds and the values
-        a closure holds, when they are plain values (``partial(ping, "replica")`` and
-        ``partial(ping, "primary")`` differ).
+        The name, a field's kind (a field and a check of one callable never share a result: one
+        holds a value, the other a verdict), the callable's module and qualified name, the line
+        it starts on (two lambdas of one module differ), and the arguments a
+        ``functools.partial`` binds and the values a closure holds, when they are plain values
+        (``partial(ping, "replica")`` and ``partial(ping, "primary")`` differ). A check's key
+        carries no kind, so the keys of shared checks, the common case, stay as they were.
+
+        >>> import time
+        >>> Field("clock", time.monotonic, kind="check").stable_key
+        'clock:time.monotonic'
+        >>> Field("clock", time.monotonic).stable_key
+        'clock:field:time.monotonic'
         """
-        parts = [self.name]
+        parts = [self.name] if self.kind == "check" else [self.name, self.kind]
+        bound: list[str] = []
         target: Any = self.func
         while isinstance(target, functools.partial):
-            parts.append(_plain_repr((target.args, sorted(target.keywords.items()))))
+            bound.append(_plain_repr((target.args, sorted(target.keywords.items()))))
             target = target.func
         qualname = getattr(target, "__qualname__", None) or type(target).__qualname__
         module = getattr(target, "__module__", None) or type(target).__module__
-        parts.insert(1, f"{module}.{qualname}")
+        parts += [f"{module}.{qualname}", *bound]
         code = getattr(target, "__code__", None)
         if code is not None:
             parts.append(str(code.co_firstlineno))

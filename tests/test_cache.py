@@ -9,7 +9,7 @@ import pytest
 from conftest import FakeClock
 from flask import Flask
 
-from flask_status import FieldResult, MemoryStore, StatusManager
+from flask_status import Field, FieldResult, MemoryStore, StatusManager
 
 
 def test_without_ttl_runs_every_request(app: Flask, probe: Any) -> None:
@@ -119,6 +119,26 @@ def test_different_callables_under_one_name_do_not_share(app: Flask, clock: Fake
     client = app.test_client()
     assert client.get("/a").get_json()["database"] == "primary"
     assert client.get("/b").get_json()["database"] == "replica"
+
+
+def test_a_field_and_a_check_of_one_callable_and_name_never_share(app: Flask, clock: FakeClock, probe: Any) -> None:
+    queue = probe(2)
+    status = StatusManager(app, clock=clock)
+    status.add_route("details", "/details").add_field("queue", queue, ttl=30)
+    status.add_route("ready", "/ready").add_check("queue", queue, ttl=30)
+    client = app.test_client()
+    assert client.get("/details").get_json()["queue"] == 2  # a field shows the value
+    assert client.get("/ready").get_json()["queue"] is True  # a check shows the verdict
+    assert client.get("/details").get_json()["queue"] == 2
+    assert queue.calls == 2  # one cache entry each, each still cached
+
+
+def test_a_field_and_a_check_have_different_stable_keys() -> None:
+    def queue() -> int:
+        return 2
+
+    assert Field("queue", queue).stable_key != Field("queue", queue, kind="check").stable_key
+    assert Field("queue", queue).key != Field("queue", queue, kind="check").key
 
 
 def test_fresh_route_serves_the_rendered_body_without_evaluating(app: Flask, clock: FakeClock, probe: Any) -> None:
