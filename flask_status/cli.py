@@ -4,6 +4,11 @@ Runs every field and check of the chosen routes through the same runner the view
 its caching, single flight and timeouts), without an HTTP server and without authenticators,
 prints a table or a JSON body, and exits 0 when no route fails, 1 when one does. This is what a
 Dockerfile ``HEALTHCHECK`` or a Kubernetes ``exec`` probe runs.
+
+The table shows what checks say without letting it act on the terminal: control and other
+unprintable characters are escaped as ``repr`` writes them (``\\r``, ``\\n``, ``\\x1b``), so a
+message cannot forge a line, move the cursor or change colours. Text too long for the terminal
+is cut between characters (never inside an escape) and ends with ``…``; ``--json`` shows it whole.
 """
 
 from __future__ import annotations
@@ -51,14 +56,39 @@ def _select(route: str | None) -> list[tuple[StatusState, str]]:
     return matches
 
 
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
+_MORE = "…"
+
+
+def _escaped(text: str) -> list[str]:
+    """``text`` as printable pieces: one per character, the unprintable ones escaped by ``repr``."""
+    return [char if char.isprintable() else repr(char)[1:-1] for char in text]
+
+
+def _cell(text: str, width: int | None = None) -> str:
+    r"""``text`` escaped for one table cell, cut to ``width`` with a final ``…`` when longer.
+
+    >>> print(_cell("ok\r\nPASS"))
+    ok\r\nPASS
+    >>> print(_cell("ok\x1b\x1b", 8))  # never cut inside an escape
+    ok\x1b…
+    """
+    pieces = _escaped(text)
+    if width is None or sum(map(len, pieces)) <= width:
+        return "".join(pieces)
+    kept: list[str] = []
+    room = max(width - len(_MORE), 1)
+    for piece in pieces:
+        room -= len(piece)
+        if room < 0:
+            break
+        kept.append(piece)
+    return "".join(kept) + _MORE
 
 
 def _table(state: StatusState, report: RouteReport) -> str:
     route = report.route
     url = state.urls.get(route.name, route.url)
-    lines = [f"{state.manager.name}:{route.name}  {url}  {report.status.upper()}"]
+    lines = [_cell(f"{state.manager.name}:{route.name}  {url}  {report.status.upper()}")]
     now = state.clock()
     rows: list[tuple[str, ...]] = []
     for field, result in zip(report.fields, report.results, strict=True):
@@ -71,7 +101,7 @@ def _table(state: StatusState, report: RouteReport) -> str:
         if shown is None:
             shown = json.dumps(result.observed if result.observed is not None else result.value, ensure_ascii=False)
         status = result.status if field.critical or result.status != "fail" else "fail (non-critical)"
-        rows.append((field.name, field.kind, status, duration, age, shown))
+        rows.append((_cell(field.name), field.kind, status, duration, age, shown))
     if not rows:
         lines.append("  (no fields or checks)")
         return "\n".join(lines)
@@ -80,7 +110,7 @@ def _table(state: StatusState, report: RouteReport) -> str:
     header = [c.ljust(w) for c, w in zip(_COLUMNS, widths, strict=False)] + [_COLUMNS[-1]]
     lines.append("  " + "  ".join(header))
     for row in rows:
-        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)] + [_shorten(row[-1], room)]
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)] + [_cell(row[-1], room)]
         lines.append("  " + "  ".join(cells).rstrip())
     return "\n".join(lines)
 
@@ -97,7 +127,11 @@ def _table(state: StatusState, report: RouteReport) -> str:
 )
 @with_appcontext
 def status_command(route: str | None, as_json: bool, fmt: Format | None) -> None:
-    """Evaluate the status routes; exit 0 on pass or warn, 1 on fail."""
+    """Evaluate the status routes; exit 0 on pass or warn, 1 on fail.
+
+    In the table, control characters of check text are escaped (\\r, \\n, \\x1b) and text cut
+    to fit the terminal ends with "…"; --json shows it whole.
+    """
     selected = _select(route)
     failed = False
     bodies: dict[str, Any] = {}

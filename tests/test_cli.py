@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Flask
@@ -92,3 +93,43 @@ def test_errors_show_type_and_message(app: Flask) -> None:
     result = app.test_cli_runner().invoke(args=["status"])
     assert result.exit_code == 1
     assert "ConnectionError: refused" in result.output
+
+
+FORGED = "refused\r\nstatus:live  /live  PASS\n  database  check  pass"
+
+
+def test_control_characters_are_escaped_and_cannot_forge_a_line(app: Flask, monkeypatch: Any) -> None:
+    monkeypatch.setenv("COLUMNS", "400")
+
+    def database() -> bool:
+        raise ConnectionError(FORGED)
+
+    route = StatusManager(app).add_route("ready", "/ready")
+    route.add_check("database", database)
+    route.add_check("disk", lambda: CheckResult.warn("\x1b[32mall green\x1b[0m\x07"))
+    route.add_field("motd", lambda: "one\u2028two\x85three")
+    result = app.test_cli_runner().invoke(args=["status"])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert len(lines) == 5  # the route, the column names, one line per item: nothing forged
+    assert lines[0].split() == ["status:ready", "/ready", "FAIL"]
+    assert not any(char in result.output for char in "\r\x1b\x07\x85\u2028")
+    assert "ConnectionError: refused\\r\\nstatus:live  /live  PASS\\n  database  check  pass" in lines[2]
+    assert "\\x1b[32mall green\\x1b[0m\\x07" in lines[3]
+    assert '"one\\u2028two\\x85three"' in lines[4]
+
+
+def test_text_cut_for_the_table_ends_with_a_marker(app: Flask, monkeypatch: Any) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def database() -> bool:
+        raise ConnectionError("refused " * 40 + "\x1b" * 40)
+
+    StatusManager(app).add_route("ready", "/ready").add_check("database", database)
+    row = app.test_cli_runner().invoke(args=["status"]).output.splitlines()[2]
+    assert row.startswith("  database  check  fail")
+    assert len(row) == 80
+    assert row.endswith("…")
+    assert "\x1b" not in row
+    escaped = app.test_cli_runner().invoke(args=["status"], env={"COLUMNS": "400"}).output.splitlines()[2]
+    assert re.search(r"refused (\\x1b)*…$", escaped)  # cut between escapes, never inside one
