@@ -13,8 +13,9 @@
 Needs only Python 3.10+ (3.11 recommended). Extra arguments after ``test`` go to pytest, e.g.
 ``python3 dev.py test tests/test_cli.py -k table``.
 
-This file must stay readable by older Pythons up to the version check (no syntax newer than 3.6,
-and annotations that are strings until then), so that they get a message, not a traceback.
+An older Python gets a message, not a traceback, and nothing is created: the whole file is
+compiled before the version check runs, so it holds no syntax newer than Python 3.6, and the
+annotations evaluated before the check are strings.
 """
 
 import hashlib
@@ -61,7 +62,7 @@ def venv_bin(env: Path) -> Path:
 
 
 def venv_python(env: Path) -> Path:
-    return venv_bin(env) / "python"
+    return venv_bin(env) / ("python.exe" if os.name == "nt" else "python")
 
 
 def _run(*args: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> int:
