@@ -48,7 +48,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from typing import Any, Final, NoReturn, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 from flask import Response, current_app, request
 from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
@@ -74,15 +74,13 @@ _REALM_RE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")  # printable ASCII but 
 
 
 class _Default(enum.Enum):
-    """The default ``config_key``: the standard key, unless the authenticator has its own secrets."""
+    """A default ``config_key``: this standard key, unless the authenticator has its own secrets."""
 
-    CONFIG_KEY = "config_key"
+    TOKENS = "STATUS_TOKENS"
+    USERS = "STATUS_BASIC_AUTH"
 
-    def __repr__(self) -> str:
-        return "<the standard key unless given secrets>"
-
-
-_DEFAULT_KEY: Final = _Default.CONFIG_KEY
+    def __repr__(self) -> str:  # as the API reference shows the signature
+        return f"<{self.value} unless given secrets>"
 
 
 # -- denials ----------------------------------------------------------------------------------
@@ -154,11 +152,11 @@ def _check_realm(realm: object) -> str:
     return realm
 
 
-def _check_config_key(config_key: object, standard: str, *, given: bool) -> str | None:
-    """The config key to read: ``standard`` by default, unless the authenticator was ``given``
-    secrets of its own (then none: those alone are accepted), or the one passed explicitly."""
-    if config_key is _DEFAULT_KEY:
-        return None if given else standard
+def _check_config_key(config_key: object, *, given: bool) -> str | None:
+    """The config key to read: the standard one by default, unless the authenticator was
+    ``given`` secrets of its own (then none: those alone are accepted), or the one passed."""
+    if isinstance(config_key, _Default):
+        return None if given else config_key.value
     if config_key is not None and (not isinstance(config_key, str) or not config_key):
         raise TypeError(f"config_key must be a non-empty str or None, got {config_key!r}")
     return config_key
@@ -185,7 +183,7 @@ def _token_digests(value: object, source: str) -> list[bytes]:
 
 def bearer_token(
     *tokens: str,
-    config_key: str | _Default | None = _DEFAULT_KEY,
+    config_key: str | _Default | None = _Default.TOKENS,
     env: str | None = None,
     realm: str = "status",
 ) -> Callable[[F], F]:
@@ -232,7 +230,7 @@ def bearer_token(
     static = tuple(
         _digest(check_token(token, f"bearer_token: token #{i}").encode("ascii")) for i, token in enumerate(tokens, 1)
     )
-    config_key = _check_config_key(config_key, "STATUS_TOKENS", given=bool(tokens) or env is not None)
+    config_key = _check_config_key(config_key, given=bool(tokens) or env is not None)
     if env is not None and (not isinstance(env, str) or not env):
         raise TypeError(f"env must be the name of an environment variable or None, got {env!r}")
     if env is not None:  # read again on each request; a bad value already set fails here, early
@@ -285,7 +283,7 @@ def _user_digests(users: object, source: str) -> list[tuple[bytes, bytes]]:
 def basic_auth(
     users: Mapping[str, str] | None = None,
     *,
-    config_key: str | _Default | None = _DEFAULT_KEY,
+    config_key: str | _Default | None = _Default.USERS,
     realm: str = "status",
 ) -> Callable[[F], F]:
     """Require HTTP Basic credentials of one of ``users`` (a mapping of username to password).
@@ -315,7 +313,7 @@ def basic_auth(
     401
     """
     static = tuple(_user_digests(users, "basic_auth users")) if users is not None else ()
-    config_key = _check_config_key(config_key, "STATUS_BASIC_AUTH", given=users is not None)
+    config_key = _check_config_key(config_key, given=users is not None)
     if not static and config_key is None:
         raise ValueError("basic_auth needs users: pass a mapping, or a config_key to read them from")
     challenge = f'Basic realm="{_check_realm(realm)}"'
