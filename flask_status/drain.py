@@ -181,13 +181,17 @@ def _wrapped(obj: object) -> list[object]:
     for name in _WRAPPER_ATTRIBUTES:
         try:
             value = getattr(obj, name, None)
-        except Exception:  # a proxy outside its context, a property that fails
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # a proxy outside its context, a property that fails (SystemExit too)
             continue
         if value is not None and not isinstance(value, (str, bytes, int, float)):
             inner.append(value)
     try:
         mounts = getattr(obj, "mounts", None)
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         mounts = None
     if isinstance(mounts, dict):
         inner.extend(mounts.values())
@@ -376,7 +380,12 @@ class _SigtermDrain:
     def handle(self, signum: int, frame: FrameType | None) -> None:
         if self.expired.is_set():
             if callable(self.previous):
-                self.previous(signum, frame)
+                try:
+                    self.previous(signum, frame)
+                except (SystemExit, KeyboardInterrupt):
+                    raise  # it stops the process itself, as this handler is about to
+                except BaseException:  # a broken handler must not turn a clean stop into a crash
+                    log.exception("flask-status: the SIGTERM handler installed before raised; stopping anyway")
             raise SystemExit(0)
         if self.started:
             return  # a second SIGTERM while draining: keep draining

@@ -121,7 +121,8 @@ class Runner:
         self._started: dict[str, float] = {}
         self._damping: dict[str, tuple[Status, int, int]] = {}
         #: Called with the field and its result after each run completes (periodic runs and
-        #: stale refreshes included), from the worker thread; exceptions are logged, never raised.
+        #: stale refreshes included), from the worker thread; exceptions (``SystemExit`` too, all
+        #: but ``KeyboardInterrupt``) are logged, never raised.
         self.on_run: list[Callable[[Field, FieldResult], None]] = []
         _runners.add(self)
 
@@ -411,7 +412,9 @@ class Runner:
         for callback in self.on_run:
             try:
                 callback(field, result)
-            except Exception:
+            except KeyboardInterrupt:
+                raise
+            except BaseException:  # SystemExit too: a hook never ends a worker thread or a request
                 log.exception("flask-status: a run callback raised")
 
     def _damp_timeout(self, field: Field, result: FieldResult) -> FieldResult:
@@ -461,7 +464,9 @@ class Runner:
             else:
                 raw = self._call(field)
             result = _interpret(field, raw, time.perf_counter() - started, self.clock())
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: a failed check like any other, cached and damped
             return self._failure(field, exc, time.perf_counter() - started)
         if result.error is None and result.message is None:
             return result

@@ -7,6 +7,7 @@ everything after the view: it compares a deadline and returns the body rendered 
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -20,9 +21,9 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .cache import MemoryStore, ResultStore, SharedStore
-from .config import Settings
+from .config import DEFAULTS, Settings
 from .field import Field, FieldResult, Status
-from .report import MIMETYPES, Format, aggregate, item_status, render
+from .report import MIMETYPES, Format, aggregate, render
 from .route import StatusRoute
 from .runner import Runner
 from .scheduler import scheduler
@@ -89,11 +90,19 @@ class StatusEvent:
     """A status change of a check (or field) of a route, or of the route itself.
 
     ``check`` is ``None`` and ``kind`` is ``"route"`` for the route's own status; ``old`` is
-    ``None`` the first time a status is seen (a first ``pass`` is not announced).
-    ``result`` is the check's result, ``None`` for a route.
+    ``None`` the first time a status is seen (a first ``pass`` is not announced). ``new`` is
+    the status the route's body shows for the item: a failing ``critical=False`` check is
+    ``fail`` (the route's own status is where it only warns). ``result`` is the check's
+    result, ``None`` for a route.
+
+    ``draining`` is ``True`` on the one event that announces a readiness route's drain
+    (:meth:`StatusManager.drain`): the route fails on purpose, its checks are not failing, so
+    a pager should skip it (``if event.new == "fail" and not event.draining``).
 
     >>> str(StatusEvent("status", "ready", "db", "check", "pass", "fail", None))
     "check 'db' of route 'ready' is fail (was pass)"
+    >>> str(StatusEvent("status", "ready", None, "route", "pass", "fail", None, draining=True))
+    "route 'ready' is fail (was pass): draining"
     """
 
     manager: str
@@ -103,10 +112,11 @@ class StatusEvent:
     old: Status | None
     new: Status
     result: FieldResult | None
+    draining: bool = False
 
     def __str__(self) -> str:
         what = f"{self.kind} {self.check!r} of route {self.route!r}" if self.check else f"route {self.route!r}"
-        text = self.result and (self.result.error or self.result.message)
+        text = "draining" if self.draining else self.result and (self.result.error or self.result.message)
         reason = f": {text}" if text else ""
         return f"{what} is {self.new} (was {self.old or 'unknown'}){reason}"
 
@@ -135,8 +145,11 @@ class StatusState:
       Entries are replaced whole and read without a lock: a body is served only while the
       route's version, change counter and drain state say it is current.
     - ``_last`` (the last status of each route and item), ``_seen`` (when each item's last
-      announced result was observed) and ``_changes`` (a counter per route, bumped when a run
-      lands a result for one of its fields, voiding its bodies) are guarded by ``_lock``.
+      announced result was observed), ``_drained`` (the readiness routes whose drain was
+      announced), ``_changes`` (a counter per route, bumped when a run lands a result for one
+      of its fields, voiding its bodies) and ``_config_at_init`` (the ``STATUS_*`` config read
+      at ``init_app``, compared once with the app's config at the first evaluation, then
+      dropped) are guarded by ``_lock``.
     - ``_announcing`` (re-entrant) spans noticing and announcing a transition, so hooks see a
       check's transitions in order. All locks are renewed in a child after ``fork()``.
     """
@@ -167,8 +180,10 @@ class StatusState:
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str], Status] = {}
         self._seen: dict[tuple[str, str], float] = {}
+        self._drained: set[str] = set()
         self._announcing = threading.RLock()
         self._changes: dict[str, int] = {}
+        self._config_at_init: dict[str, Any] | None = _config_read_at_init(app, manager)
         self._scheduled = False
         #: The URL rule each route is mounted at on this app (prefixes included).
         self.urls: dict[str, str] = {}
@@ -193,17 +208,43 @@ class StatusState:
         return self._report(route, fields, results)
 
     def peek(self, route: StatusRoute) -> RouteReport:
-        """The route's report from the results it has now, running nothing."""
-        fields = route.fields
-        return self._report(route, fields, tuple(self.runner.peek(fields)))
+        """The route's report from the results it has now, running nothing.
 
-    def _report(self, route: StatusRoute, fields: Sequence[Field], results: tuple[FieldResult, ...]) -> RouteReport:
-        status = self._route_status(route, fields, results)
-        pairs = zip(fields, results, strict=True)
+        Nothing ran, so it is no news about the route's items: only the route's own status
+        is announced (a drain: what a draining readiness route answers with).
+        """
+        fields = route.fields
+        return self._report(route, fields, tuple(self.runner.peek(fields)), items=False)
+
+    def _report(
+        self, route: StatusRoute, fields: Sequence[Field], results: tuple[FieldResult, ...], *, items: bool = True
+    ) -> RouteReport:
+        if self._config_at_init is not None:
+            self._warn_late_config()
+        draining = route.readiness and self.manager.draining
+        status = self._route_status(route, fields, results, draining)
+        pairs = list(zip(fields, results, strict=True))
         fresh_until = min((self.runner.fresh_until(f, r) for f, r in pairs), default=float("inf"))
         report = RouteReport(route, results, status, fresh_until, tuple(fields))
-        self._observe(report)
+        # Log and announce each status change once, not once per request.
+        self._observe_items(route, pairs if items else (), status, draining)
         return report
+
+    def _warn_late_config(self) -> None:
+        """Say once which ``STATUS_*`` keys changed after ``init_app``: they are not used."""
+        with self._lock:
+            read, self._config_at_init = self._config_at_init, None
+        app = self._app()
+        if read is None or app is None:
+            return
+        changed = [key for key, value in read.items() if _differs(app.config.get(key), value)]
+        if changed:
+            log.warning(
+                "flask-status: app.config %s changed after status manager %r read it at init_app, and the "
+                "change is ignored: set STATUS_* config before StatusManager(app) or init_app(app)",
+                ", ".join(changed),
+                self.manager.name,
+            )
 
     def periodic(self) -> list[tuple[Runner, Field]]:
         """Every periodic field of this manager's routes, once per key (for the scheduler)."""
@@ -237,27 +278,26 @@ class StatusState:
                     complete = False
                 else:
                     known.append((item, stored))
-            status = self._route_status(route, route.fields, [r for _, r in known]) if complete else None
-            self._observe_items(route, known, status)
+            draining = route.readiness and self.manager.draining
+            status = self._route_status(route, route.fields, [r for _, r in known], draining) if complete else None
+            self._observe_items(route, known, status, draining)
 
-    def _route_status(self, route: StatusRoute, fields: Sequence[Field], results: Sequence[FieldResult]) -> Status:
+    def _route_status(
+        self, route: StatusRoute, fields: Sequence[Field], results: Sequence[FieldResult], draining: bool
+    ) -> Status:
         """A route's status: its items' aggregate, or ``fail`` for a readiness route draining."""
-        return "fail" if route.readiness and self.manager.draining else aggregate(fields, results)
-
-    def _observe(self, report: RouteReport) -> None:
-        """Log and announce each status change once, not once per request."""
-        self._observe_items(report.route, list(zip(report.fields, report.results, strict=True)), report.status)
+        return "fail" if draining else aggregate(fields, results)
 
     def _observe_items(
-        self, route: StatusRoute, items: Sequence[tuple[Field, FieldResult]], status: Status | None
+        self, route: StatusRoute, items: Sequence[tuple[Field, FieldResult]], status: Status | None, draining: bool
     ) -> None:
         # Held across noticing and announcing, so hooks see a check's transitions in order
         # (re-entrant: a hook may evaluate a route itself).
         with self._announcing:
-            self._observe_locked(route, items, status)
+            self._observe_locked(route, items, status, draining)
 
     def _observe_locked(
-        self, route: StatusRoute, items: Sequence[tuple[Field, FieldResult]], status: Status | None
+        self, route: StatusRoute, items: Sequence[tuple[Field, FieldResult]], status: Status | None, draining: bool
     ) -> None:
         events: list[StatusEvent] = []
         with self._lock:
@@ -271,7 +311,8 @@ class StatusState:
                     status = None
                     continue
                 self._seen[key] = result.observed_at
-                new = item_status(field, result)
+                # What the body says about the item: a non-critical failure is a "fail" there too.
+                new = result.status
                 old = self._last.get(key)
                 if old != new and not (old is None and new == "pass"):
                     events.append(StatusEvent(self.manager.name, route.name, field.name, field.kind, old, new, result))
@@ -279,14 +320,26 @@ class StatusState:
             if status is not None:
                 key = (route.name, "")
                 old = self._last.get(key)
-                if old != status and not (old is None and status == "pass"):
-                    events.append(StatusEvent(self.manager.name, route.name, None, "route", old, status, None))
+                if draining:
+                    # A drain is news once, as a drain: not again while it lasts, and never as
+                    # a failure of each check (they are not run, let alone failing).
+                    if route.name not in self._drained:
+                        self._drained.add(route.name)
+                        events.append(
+                            StatusEvent(self.manager.name, route.name, None, "route", old, status, None, draining=True)
+                        )
+                else:
+                    self._drained.discard(route.name)
+                    if old != status and not (old is None and status == "pass"):
+                        events.append(StatusEvent(self.manager.name, route.name, None, "route", old, status, None))
                 self._last[key] = status
         for event in events:
             self._announce(event)
 
     def _announce(self, event: StatusEvent) -> None:
-        log.log(logging.INFO if event.new == "pass" else logging.WARNING, "flask-status: %s", event)
+        # A drain is deliberate, not an incident: logged at INFO, like a recovery.
+        level = logging.INFO if event.new == "pass" or event.draining else logging.WARNING
+        log.log(level, "flask-status: %s", event)
         callbacks = self.manager.change_callbacks
         if not callbacks:
             return
@@ -298,7 +351,9 @@ class StatusState:
                         callback(event)
                 else:
                     callback(event)
-            except Exception:  # a hook must never break a request or the scheduler
+            except KeyboardInterrupt:
+                raise
+            except BaseException:  # SystemExit too: a hook must never end a request, a worker or the scheduler
                 log.exception("flask-status: on_change callback %r raised", callback)
 
     # -- serving ------------------------------------------------------------------------------
@@ -383,9 +438,42 @@ def _prefers(accept: str, mimetype: str) -> bool:
 def _decide_details(decide: Callable[[], bool], route: StatusRoute) -> bool:
     try:
         return bool(decide())
-    except Exception:  # fail closed: a broken decision never shows details
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # SystemExit too; fail closed: a broken decision never shows details
         log.exception("flask-status: the details callable of route %r raised; hiding details", route.name)
         return False
+
+
+# Read when they are used, not at init_app: changing them later is honoured.
+_READ_WHEN_USED = frozenset({"STATUS_DRAIN_DELAY", "STATUS_TOKENS", "STATUS_BASIC_AUTH"})
+
+
+def _config_read_at_init(app: Flask, manager: StatusManager) -> dict[str, Any]:
+    """The ``STATUS_*`` values ``init_app`` resolved from ``app.config`` (a copy, to compare later).
+
+    Keys a constructor argument overrides are left out: the config never applied to them.
+    """
+    overridden = {key for key, value in manager._overrides.items() if value is not None}
+    if manager.store is not None:  # a store object: the URL and prefix in the config are not used
+        overridden |= {"STATUS_STORE_URL", "STATUS_STORE_PREFIX"}
+    read: dict[str, Any] = {}
+    for key in DEFAULTS:
+        if key in _READ_WHEN_USED or key in overridden:
+            continue
+        value = app.config.get(key)
+        try:
+            read[key] = copy.deepcopy(value)  # a dict changed in place is a change too
+        except Exception:  # an object that cannot be copied: compared as it is
+            read[key] = value
+    return read
+
+
+def _differs(now: object, then: object) -> bool:
+    try:
+        return bool(now != then)
+    except Exception:  # an object whose comparison breaks: compare identities
+        return now is not then
 
 
 def _guard(view: Callable[..., Any], route: StatusRoute, response_class: type[Response]) -> Callable[..., Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -90,6 +91,37 @@ def test_find_apps_through_middleware(make_app: Callable[..., Flask]) -> None:
     assert find_apps(main) == [main]
     assert find_apps(DispatcherMiddleware(bare, {"/api": api})) == [api]
     assert find_apps(ProxyFix(DispatcherMiddleware(main, {"/api": api}))) == [main, api]
+
+
+def test_find_apps_contains_middleware_whose_attributes_exit(app: Flask) -> None:
+    # Run by gunicorn's post_worker_init: a SystemExit escaping it ends the worker.
+    StatusManager(app)
+
+    class Middleware:
+        def __init__(self, wrapped: object) -> None:
+            self.wsgi_app = wrapped
+
+        @property
+        def app(self) -> object:
+            raise SystemExit("only inside a request")
+
+        @property
+        def mounts(self) -> object:
+            raise SystemExit(1)
+
+    assert find_apps(Middleware(app)) == [app]
+
+
+def test_a_broken_previous_sigterm_handler_still_stops_cleanly(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    def previous(signum: int, frame: object) -> None:
+        raise RuntimeError("the app's own handler is broken")
+
+    drainer = drain._SigtermDrain(app, 0.0, 0.0, previous)
+    drainer.expired.set()  # the delay is over: this SIGTERM stops the server
+    with caplog.at_level(logging.ERROR, logger="flask_status"), pytest.raises(SystemExit) as stopped:
+        drainer.handle(signal.SIGTERM, None)
+    assert stopped.value.code == 0
+    assert any("SIGTERM handler installed before raised" in r.getMessage() for r in caplog.records)
 
 
 def test_find_apps_falls_back_to_every_app_in_the_process(app: Flask) -> None:

@@ -146,3 +146,85 @@ def test_fail_after_respects_failure_ttl(app: Flask, clock: FakeClock, probe: An
         clock.advance(6)  # past failure_ttl, far below ttl: each request is a new run
     assert codes == [200, 200, 503]
     assert database.calls == 3
+
+
+# -- a hook that raises SystemExit (or any BaseException but KeyboardInterrupt) is contained ----
+
+
+@pytest.mark.parametrize("exc", [SystemExit(3), GeneratorExit(), RuntimeError("pager down")])
+def test_an_on_change_callback_raising_system_exit_is_contained(
+    app: Flask, caplog: pytest.LogCaptureFixture, exc: BaseException
+) -> None:
+    # Under gunicorn a SystemExit escaping a request ends the worker.
+    status = StatusManager(app)
+    seen: list[StatusEvent] = []
+
+    @status.on_change
+    def broken(event: StatusEvent) -> None:
+        raise exc
+
+    status.on_change(seen.append)  # the callbacks after a broken one still hear the news
+    status.add_route("ready", "/ready").add_check("database", lambda: False)
+    with caplog.at_level(logging.ERROR, logger="flask_status"):
+        assert app.test_client().get("/ready").status_code == 503
+    assert [(e.check, e.new) for e in seen] == [("database", "fail"), (None, "fail")]
+    assert sum("on_change callback" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_a_keyboard_interrupt_from_a_hook_still_stops(app: Flask) -> None:
+    status = StatusManager(app)
+
+    @status.on_change
+    def interrupted(event: StatusEvent) -> None:
+        raise KeyboardInterrupt
+
+    status.add_route("ready", "/ready").add_check("database", lambda: False)
+    with pytest.raises(KeyboardInterrupt):
+        status.evaluate("ready", app)
+
+
+def test_a_run_callback_raising_system_exit_is_contained(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    status = StatusManager(app)
+    status.add_route("ready", "/ready").add_check("database", lambda: True)
+    runner = status.state(app).runner
+    later: list[str] = []
+
+    def broken(field: Any, result: Any) -> None:
+        raise SystemExit(1)
+
+    runner.on_run.insert(0, broken)
+    runner.on_run.append(lambda field, result: later.append(field.name))
+    with caplog.at_level(logging.ERROR, logger="flask_status"):
+        assert app.test_client().get("/ready").status_code == 200
+        assert app.test_client().get("/ready").status_code == 200
+    assert later == ["database", "database"]
+    assert any("run callback raised" in r.getMessage() for r in caplog.records)
+
+
+def test_a_details_callable_raising_system_exit_hides_details(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> bool:
+        raise SystemExit(0)
+
+    route = StatusManager(app).add_route("status", "/status", details=broken)
+    route.add_field("secret", "s3cret")
+    with caplog.at_level(logging.ERROR, logger="flask_status"):
+        response = app.test_client().get("/status")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "OK"}
+    assert any("details callable" in r.getMessage() for r in caplog.records)
+
+
+def test_a_check_raising_system_exit_fails_like_any_other(app: Flask, clock: FakeClock) -> None:
+    calls: list[int] = []
+
+    def exits() -> bool:
+        calls.append(1)
+        raise SystemExit(2)
+
+    StatusManager(app, clock=clock).add_route("ready", "/ready").add_check("database", exits, ttl=30)
+    client = app.test_client()
+    first = client.get("/ready")
+    assert first.status_code == 503
+    assert first.get_json()["database"] == {"status": "fail", "error": "SystemExit: 2"}
+    assert client.get("/ready").status_code == 503
+    assert len(calls) == 1  # its failure is cached (failure_ttl), as any failure is

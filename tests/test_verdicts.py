@@ -10,7 +10,7 @@ import pytest
 from conftest import FakeClock
 from flask import Flask
 
-from flask_status import CheckResult, StatusManager
+from flask_status import CheckResult, StatusEvent, StatusManager
 
 
 def _route(app: Flask, **options: Any) -> Any:
@@ -152,3 +152,31 @@ def test_transitions_logged_once(app: Flask, clock: FakeClock, caplog: pytest.Lo
             "flask-status: route 'ready' is pass (was fail)",
         ]
         assert {r.levelno for r in caplog.records} == {logging.INFO}
+
+
+def test_events_say_what_the_body_says_about_a_non_critical_check(
+    app: Flask, clock: FakeClock, caplog: pytest.LogCaptureFixture, probe: Any
+) -> None:
+    cache = probe(True)
+    status = StatusManager(app, clock=clock)
+    events: list[StatusEvent] = []
+    status.on_change(events.append)
+    status.add_route("ready", "/ready").add_check("cache", cache, ttl=1, critical=False)
+    client = app.test_client()
+    assert client.get("/ready").status_code == 200
+    cache.value = False
+    clock.advance(2)
+    with caplog.at_level(logging.INFO, logger="flask_status"):
+        response = client.get("/ready", headers={"Accept": "application/health+json"})
+    body = response.get_json(force=True)
+    assert response.status_code == 200
+    assert body["status"] == "warn"  # the route's own status is where non-criticality shows
+    assert body["checks"]["cache"] == [
+        {"status": "fail", "critical": False, "time": body["checks"]["cache"][0]["time"]}
+    ]
+    # The check itself: fail, as in the body, in the event and in the log.
+    assert [(e.check, e.old, e.new) for e in events] == [("cache", "pass", "fail"), (None, "pass", "warn")]
+    assert [r.getMessage() for r in caplog.records if r.name == "flask_status"] == [
+        "flask-status: check 'cache' of route 'ready' is fail (was pass)",
+        "flask-status: route 'ready' is warn (was pass)",
+    ]
