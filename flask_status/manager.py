@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, Flask, Response, current_app
 from flask.blueprints import BlueprintSetupState
 
 from .cache import SharedStore
@@ -36,6 +36,11 @@ class StatusManager:
     rendered bodies in ``app.extensions["flask-status"][name]``. Routes and fields are
     definitions shared by those apps; routes added after ``init_app`` are mounted on every app
     already initialised. Several managers can live on one app under different ``name``\\ s.
+
+    ``init_app`` reads the app's ``STATUS_*`` config once: set it before ``StatusManager(app)``
+    or ``init_app(app)``. A key changed later is not used, and the first evaluation logs a
+    warning naming it (``STATUS_TOKENS``, ``STATUS_BASIC_AUTH`` and ``STATUS_DRAIN_DELAY``
+    are read when used, so changing them later works).
 
     Options given here override the app's config (``STATUS_DEFAULT_TTL``,
     ``STATUS_DEFAULT_TIMEOUT``, ``STATUS_FAILURE_TTL``, ``STATUS_MAX_WORKERS``,
@@ -171,7 +176,9 @@ class StatusManager:
 
         ``message`` is the body's base: a dict, or a str that becomes ``{"message": str}``
         (default ``{"status": "OK"}``). ``authenticator`` is any view decorator. Names and
-        URLs are unique per manager: a duplicate is a ``ValueError`` naming it.
+        URLs are unique per manager: a duplicate is a ``ValueError`` naming it. The route
+        answers GET and HEAD; any other method gets 405 ``{"status":"method_not_allowed"}``
+        with ``Allow: GET, HEAD`` and ``Cache-Control: no-store``, before the authenticator.
 
         >>> status = StatusManager()
         >>> status.add_route("details", "/health/details", message={"service": "billing"}).url
@@ -237,7 +244,9 @@ class StatusManager:
 
         Every other route, liveness included, keeps answering as before, and requests keep
         being served: the load balancer stops sending new traffic before the server stops.
-        Called by the SIGTERM handlers of :mod:`flask_status.drain`.
+        Called by the SIGTERM handlers of :mod:`flask_status.drain`. The drain is announced
+        once per readiness route, when it next answers: one :class:`StatusEvent` with
+        ``draining=True`` (logged at INFO), and no event for its checks, which are not run.
 
         >>> status = StatusManager()
         >>> status.drain()
@@ -260,7 +269,9 @@ class StatusManager:
         It receives a :class:`StatusEvent` for each change of a check's status on a route,
         and of a route's own status; inside the app context, from the thread that saw the
         change (a request's, or the scheduler's pool for background checks). A callback that
-        raises is logged and never breaks a request.
+        raises (``SystemExit`` included; all but ``KeyboardInterrupt``) is logged and never
+        breaks a request, a worker or the scheduler. A drain is one event with
+        ``draining=True``: a pager skips it with ``if event.new == "fail" and not event.draining``.
 
         >>> status = StatusManager()
         >>> @status.on_change
@@ -298,6 +309,27 @@ def _check_url_free(app: Flask, rule: str) -> None:
             raise ValueError(f"url {rule!r} is already routed on app {app.name!r} (endpoint {existing.endpoint!r})")
 
 
+# A status route answers GET (and HEAD, which Flask adds). Every other method gets 405 from a
+# rule of its own on the same URL, in compact JSON and never cached like the route's other
+# answers, rather than Flask's HTML page; before any authenticator, as Flask's 405 would be.
+# A rule of its own, not a test in the view: a GET matches the first rule and pays nothing.
+_OTHER_METHODS = ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
+_NOT_ALLOWED = b'{"status":"method_not_allowed"}\n'
+_NOT_ALLOWED_HEADERS = (("Allow", "GET, HEAD"), ("Cache-Control", "no-store"))
+
+
+def _method_not_allowed(**kwargs: Any) -> Response:
+    response: Response = current_app.response_class(
+        _NOT_ALLOWED, status=405, mimetype="application/json", headers=_NOT_ALLOWED_HEADERS
+    )
+    return response
+
+
+def _not_allowed_endpoint(endpoint: str) -> str:
+    # "-" is in no route's name, so this never takes a status route's endpoint.
+    return f"{endpoint}-not-allowed"
+
+
 class _Mount:
     """How routes reach one app: the final URL rule of a route's URL, and adding its view."""
 
@@ -319,7 +351,15 @@ class _AppMount(_Mount):
     def add(self, url: str, endpoint: str, view: Callable[..., Any]) -> None:
         app = self.app()
         if app is not None:
-            app.add_url_rule(self.rule(url), endpoint, view, methods=["GET"], provide_automatic_options=False)
+            rule = self.rule(url)
+            app.add_url_rule(rule, endpoint, view, methods=["GET"], provide_automatic_options=False)
+            app.add_url_rule(
+                rule,
+                _not_allowed_endpoint(endpoint),
+                _method_not_allowed,
+                methods=_OTHER_METHODS,
+                provide_automatic_options=False,
+            )
 
 
 class _BlueprintMount(_Mount):
@@ -332,8 +372,14 @@ class _BlueprintMount(_Mount):
 
     def add(self, url: str, endpoint: str, view: Callable[..., Any]) -> None:
         # BlueprintSetupState adds the blueprint's url_prefix and names the endpoint "<bp>.<endpoint>".
+        rule = _join(self.prefix, url)
+        self.setup.add_url_rule(rule, endpoint, view, methods=["GET"], provide_automatic_options=False)
         self.setup.add_url_rule(
-            _join(self.prefix, url), endpoint, view, methods=["GET"], provide_automatic_options=False
+            rule,
+            _not_allowed_endpoint(endpoint),
+            _method_not_allowed,
+            methods=_OTHER_METHODS,
+            provide_automatic_options=False,
         )
 
 

@@ -120,8 +120,14 @@ def test_get_and_head_only(app: Flask) -> None:
     FlaskStatus(app)
     client = app.test_client()
     assert client.head("/api/status").status_code == 200
-    for method in ("post", "put", "delete", "patch", "options"):
-        assert getattr(client, method)("/api/status").status_code == 405
+    for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"):
+        response = client.open("/api/status", method=method)
+        # Like every answer of a status route: compact JSON, never cached; not Flask's HTML page.
+        assert response.status_code == 405
+        assert response.mimetype == "application/json"
+        assert response.get_data() == b'{"status":"method_not_allowed"}\n'
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["Allow"] == "GET, HEAD"
 
 
 # -- the 1.0.1 bugs, fixed --------------------------------------------------------------------

@@ -78,3 +78,26 @@ def test_details_route_shows_errors_but_no_traceback(app: Flask, probe: Any) -> 
     assert response.get_json()["database"] == {"status": "fail", "error": "ValueError: bad things"}
     assert b"Traceback" not in response.data
     assert b"File " not in response.data
+
+
+def test_other_methods_get_a_json_405_before_the_authenticator(app: Flask, probe: Any) -> None:
+    from flask_status.auth import bearer_token
+
+    database = probe(True)
+    route = StatusManager(app).add_route("details", "/details", authenticator=bearer_token("s3cret"))
+    route.add_check("database", database)
+    client = app.test_client()
+    for headers in ({}, {"Authorization": "Bearer s3cret"}):
+        response = client.post("/details", headers=headers, data=b"{}")
+        assert response.status_code == 405
+        assert response.get_json() == {"status": "method_not_allowed"}
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["Allow"] == "GET, HEAD"
+    assert database.calls == 0
+    assert client.get("/details", headers={"Authorization": "Bearer s3cret"}).get_json() == {
+        "status": "OK",
+        "database": True,
+    }
+    head = client.head("/details", headers={"Authorization": "Bearer s3cret"})
+    assert head.status_code == 200
+    assert head.data == b""
