@@ -50,9 +50,14 @@ result or an error message, so the number of series is fixed by what you registe
     an age beyond a few intervals means its scheduler is not running it.
 ``flask_status_route_status{manager, route, status}`` (gauge, 0 or 1)
     The route's status from the latest results of its checks and fields, by the route's own
-    rules: a failing non-critical check only warns, a check that has no result yet (or a
-    periodic one whose result expired) fails, and a readiness route fails while the manager
-    drains.
+    rules: a failing non-critical check only warns, a periodic check whose result expired
+    fails, and a readiness route fails while the manager drains. ``status`` is ``pass``,
+    ``warn``, ``fail`` or ``unknown``: 1 on one series, 0 on the other three. ``unknown`` says
+    the latest results cannot tell yet, because a check has no result since the process
+    started (no request and no scheduled run has evaluated it) and the others do not already
+    make the route fail. So a restart never looks like an outage: alert on
+    ``flask_status_route_status{status="fail"} == 1``, and on ``{status="unknown"} == 1``
+    lasting longer than a probe interval or two if a route that is never evaluated matters.
 
 Status and age are computed when Prometheus scrapes, from the results recorded after each
 run: **a scrape never runs a check**, and never waits for one.
@@ -148,6 +153,8 @@ METRIC_NAMES = (CHECK_RUNS, CHECK_DURATION, CHECK_LAST_RESULT, CHECK_STATUS, CHE
 
 _STATUSES: tuple[Status, ...] = ("pass", "warn", "fail")
 _STATUS_OF: dict[str, Status] = {status: status for status in _STATUSES}
+# A route's status on the metrics: its statuses, or unknown before its checks have results.
+_ROUTE_STATUSES: tuple[str, ...] = (*_STATUSES, "unknown")
 _NO_STORE = (("Cache-Control", "no-store"),)
 _INSTALL_HINT = "pip install 'flask-status[prometheus]'"
 
@@ -157,7 +164,10 @@ _HELP = {
     CHECK_LAST_RESULT: "Unix time of the latest result of a status check with this status.",
     CHECK_STATUS: "Status of the latest result of a status check: 1 for its status, 0 for the others.",
     CHECK_AGE: "Seconds since the latest result of a status check was observed.",
-    ROUTE_STATUS: "Status of a status route from the latest results: 1 for its status, 0 for the others.",
+    ROUTE_STATUS: (
+        "Status of a status route from the latest results (unknown: not evaluated yet): "
+        "1 for its status, 0 for the others."
+    ),
 }
 
 
@@ -282,29 +292,34 @@ class _AppMetrics:
             return
         manager = state.manager
         for route in manager.routes.values():
+            fields: list[Field] = []
             results: list[FieldResult] = []
+            unknown = False
             for field in route.fields:
                 if field.constant_result is not None:
+                    fields.append(field)
                     results.append(field.constant_result)
                     continue
-                status: Status = "fail"  # no result yet: pending, as on the route itself
                 stamps = latest.get((self.name, route.name, field.name))
-                if stamps:
-                    # The latest result; of two at the same instant, the worse.
-                    status, stamp = max(stamps.items(), key=lambda item: (item[1], _STATUSES.index(item[0])))
-                    age = max(now - stamp, 0.0)
-                    labels = (self.name, route.name, field.name)
-                    for each in _STATUSES:
-                        out.check_status.add_metric([*labels, each], 1.0 if each == status else 0.0)
-                    out.check_age.add_metric(list(labels), age)
-                    if field.interval is not None and age > state.runner.keep_for(
-                        field, FieldResult(field.name, status)
-                    ):
-                        status = "fail"  # the store has dropped it: the route reads it as pending
+                if not stamps:
+                    unknown = True  # no result since the process started: nothing to tell yet
+                    continue
+                # The latest result; of two at the same instant, the worse.
+                status, stamp = max(stamps.items(), key=lambda item: (item[1], _STATUSES.index(item[0])))
+                age = max(now - stamp, 0.0)
+                labels = (self.name, route.name, field.name)
+                for each in _STATUSES:
+                    out.check_status.add_metric([*labels, each], 1.0 if each == status else 0.0)
+                out.check_age.add_metric(list(labels), age)
+                if field.interval is not None and age > state.runner.keep_for(field, FieldResult(field.name, status)):
+                    status = "fail"  # the store has dropped it: the route reads it as pending
+                fields.append(field)
                 results.append(FieldResult(field.name, status))
-            route_status: Status = "fail" if route.readiness and manager.draining else aggregate(route.fields, results)
-            for each in _STATUSES:
-                out.route_status.add_metric([self.name, route.name, each], 1.0 if each == route_status else 0.0)
+            route_status: str = "fail" if route.readiness and manager.draining else aggregate(fields, results)
+            if unknown and route_status != "fail":  # the checks without a result may still make it fail
+                route_status = "unknown"
+            for shown in _ROUTE_STATUSES:
+                out.route_status.add_metric([self.name, route.name, shown], 1.0 if shown == route_status else 0.0)
 
 
 def _after_fork_in_child() -> None:

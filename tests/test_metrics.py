@@ -95,11 +95,12 @@ def runs(samples: Samples, check: str, outcome: str, manager: str = "status") ->
 
 
 def status_of(samples: Samples, name: str, **labels: str) -> str | None:
-    """The status whose 0/1 series is 1, checking the other two are 0."""
-    values = {status: value(samples, name, status=status, **labels) for status in ("pass", "warn", "fail")}
+    """The status whose 0/1 series is 1, checking the others are 0 (a route has ``unknown`` too)."""
+    statuses = ("pass", "warn", "fail", "unknown") if name == ROUTE_STATUS else ("pass", "warn", "fail")
+    values = {status: value(samples, name, status=status, **labels) for status in statuses}
     if all(v is None for v in values.values()):
         return None
-    assert sorted(values.values()) == [0.0, 0.0, 1.0], values  # type: ignore[type-var]
+    assert sorted(values.values()) == [0.0] * (len(statuses) - 1) + [1.0], values  # type: ignore[type-var]
     return next(status for status, v in values.items() if v == 1.0)
 
 
@@ -161,13 +162,59 @@ def test_route_status_follows_the_route_rules(app: Flask) -> None:
     client = app.test_client()
     where = {"manager": "status", "route": "ready"}
 
-    assert status_of(scrape(client), ROUTE_STATUS, **where) == "fail"  # nothing has run: pending
+    assert status_of(scrape(client), ROUTE_STATUS, **where) == "unknown"  # nothing has run yet
     assert client.get("/ready").status_code == 200
     assert eventually(lambda: status_of(scrape(client), ROUTE_STATUS, **where) == "warn")
     status.drain()
     assert status_of(scrape(client), ROUTE_STATUS, **where) == "fail"
     status.resume()
     assert status_of(scrape(client), ROUTE_STATUS, **where) == "warn"
+
+
+def test_before_the_first_probe_a_route_is_unknown_not_failing(app: Flask, clock: FakeClock) -> None:
+    # After a restart nothing has run: an alert on status="fail" must not fire for that.
+    status = StatusManager(app, clock=clock)
+    ready = status.add_route("ready", "/ready", readiness=True)
+    ready.add_field("version", "1.2.3")
+    ready.add_check("database", Probe())
+    ready.add_check("queue", Probe(), interval=60)  # periodic: no run before the scheduler's first
+    status.add_route("live", "/live").add_field("version", "1.2.3")  # nothing to run: known at once
+    add_metrics_route(status)
+    client = app.test_client()
+
+    samples = scrape(client)
+    where = {"manager": "status", "route": "ready"}
+    assert value(samples, ROUTE_STATUS, status="fail", **where) == 0.0
+    assert value(samples, ROUTE_STATUS, status="unknown", **where) == 1.0
+    assert status_of(samples, ROUTE_STATUS, manager="status", route="live") == "pass"
+    assert status_of(samples, CHECK_STATUS, check="database", **where) is None  # no series before a result
+    status.drain()  # draining is known: the route fails whatever its checks say
+    assert status_of(scrape(client), ROUTE_STATUS, **where) == "fail"
+
+
+def test_a_failing_check_makes_the_route_fail_even_with_others_unknown(app: Flask, release: threading.Event) -> None:
+    status = StatusManager(app)
+    broken = status.add_route("broken", "/broken")
+    broken.add_check("database", Probe(False))
+    broken.add_check("queue", Probe(gate=release), interval=60, timeout=30)  # its first run hangs: no result
+    add_metrics_route(status)
+    client = app.test_client()
+    where = {"manager": "status", "route": "broken"}
+    assert status_of(scrape(client), ROUTE_STATUS, **where) == "unknown"
+    assert client.get("/broken").status_code == 503
+    # database's failure is known, so the route fails, whatever queue will say.
+    assert eventually(lambda: status_of(scrape(client), ROUTE_STATUS, **where) == "fail")
+    assert status_of(scrape(client), CHECK_STATUS, check="queue", **where) is None
+
+
+def test_the_metrics_route_answers_other_methods_with_a_json_405(app: Flask) -> None:
+    status = StatusManager(app)
+    add_metrics_route(status, authenticator=bearer_token("s3cret"))
+    response = app.test_client().post("/metrics")
+    assert response.status_code == 405
+    assert response.get_json() == {"status": "method_not_allowed"}
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Allow"] == "GET, HEAD"
 
 
 def test_scraping_never_runs_a_check(app: Flask, clock: FakeClock) -> None:
@@ -255,7 +302,8 @@ def test_label_sets_are_bounded(app: Flask) -> None:
             assert sample.labels.get("route", "ready") in {"ready", "details"}
             assert sample.labels.get("check", "flaky") in {"flaky", "shared", "queue"}
             assert sample.labels.get("outcome", "pass") in {"pass", "warn", "fail", "timeout"}
-            assert sample.labels.get("status", "pass") in {"pass", "warn", "fail"}
+            allowed = {"pass", "warn", "fail", "unknown"} if name == ROUTE_STATUS else {"pass", "warn", "fail"}
+            assert sample.labels.get("status", "pass") in allowed
     assert shared.calls == 1
     assert runs(samples, "shared", "pass") == 1  # counted once, though shown on two routes
     for route in ("ready", "details"):
