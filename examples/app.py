@@ -4,11 +4,16 @@
     curl -i http://127.0.0.1:5000/health/live
     curl -i http://127.0.0.1:5000/health/ready
     curl -i -H "Authorization: Bearer let-me-in" http://127.0.0.1:5000/health/details
+    curl -i -u ops:let-me-in http://127.0.0.1:5000/health/details
     curl -i -H "Accept: application/health+json" -H "Authorization: Bearer let-me-in" \\
          http://127.0.0.1:5000/health/details
     FLASK_APP=examples.app flask status        # the same checks, no server needed
 
-The token comes from the STATUS_TOKEN environment variable (default ``let-me-in``).
+The details route takes a bearer token (for scripts and monitoring) or a user name and password
+(HTTP Basic, for people): open http://127.0.0.1:5000/health/details in a browser, log in as
+``ops`` with password ``let-me-in``, and the status page shows. These are development defaults;
+set your own with environment variables: STATUS_TOKEN for the token, STATUS_USER and
+STATUS_PASSWORD for the login.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ import time
 from flask import Flask
 
 from flask_status import CheckResult, StatusManager, __version__
-from flask_status.auth import bearer_token
+from flask_status.auth import any_of, basic_auth, bearer_token
 from flask_status.checks import disk_check
 
 DEFAULT_TOKEN = "let-me-in"
+DEFAULT_USER = "ops"
+DEFAULT_PASSWORD = "let-me-in"
 
 
 def database() -> bool:
@@ -43,7 +50,10 @@ def queue_depth() -> CheckResult:
 def create_app() -> Flask:
     """The app factory: ``flask --app examples.app run`` finds it by name."""
     app = Flask(__name__)
+    # Config first: StatusManager(app) reads it.
     app.config.setdefault("STATUS_TOKENS", os.environ.get("STATUS_TOKEN", DEFAULT_TOKEN))
+    user, password = _login()
+    app.config.setdefault("STATUS_BASIC_AUTH", {user: password})
 
     status = StatusManager(app)
     # Liveness: no checks at all. A probe must not restart a pod because the database is down.
@@ -52,12 +62,14 @@ def create_app() -> Flask:
     # readiness=True: fails at once while the server drains on SIGTERM (flask_status.drain).
     ready = status.add_route("ready", "/health/ready", details=False, readiness=True)
     ready.add_check("database", database, ttl=30, timeout=2.0)
-    # Details, for people and monitoring: behind a bearer token.
+    # Details, for people and monitoring: a login (HTTP Basic) or a bearer token. Basic comes
+    # first so that a browser, which cannot send a bearer token, gets the Basic challenge and
+    # asks for a user name and password; then the page for people shows (HTML, by Accept).
     details = status.add_route(
         "details",
         "/health/details",
         message={"service": "example", "version": __version__},
-        authenticator=bearer_token(),
+        authenticator=any_of(basic_auth(), bearer_token()),
     )
     details.add_check("database", database, ttl=30, timeout=2.0)  # shares ready's cache entry
     details.add_check("queue", queue_depth, ttl=5, critical=False)
@@ -71,6 +83,11 @@ def create_app() -> Flask:
     return app
 
 
+def _login() -> tuple[str, str]:
+    """The user name and password of the status page: STATUS_USER, STATUS_PASSWORD, or the defaults."""
+    return os.environ.get("STATUS_USER", DEFAULT_USER), os.environ.get("STATUS_PASSWORD", DEFAULT_PASSWORD)
+
+
 def _uptime() -> object:
     started = time.monotonic()
     return lambda: round(time.monotonic() - started, 1)
@@ -78,8 +95,13 @@ def _uptime() -> object:
 
 if __name__ == "__main__":
     token = os.environ.get("STATUS_TOKEN", DEFAULT_TOKEN)
-    print("flask-status example on http://127.0.0.1:5000")
-    print("  curl -i http://127.0.0.1:5000/health/live")
-    print("  curl -i http://127.0.0.1:5000/health/ready")
-    print(f'  curl -i -H "Authorization: Bearer {token}" http://127.0.0.1:5000/health/details')
-    create_app().run(host="127.0.0.1", port=int(os.environ.get("PORT", "5000")), threaded=True)
+    user, password = _login()
+    port = int(os.environ.get("PORT", "5000"))
+    base = f"http://127.0.0.1:{port}"
+    print(f"flask-status example on {base}")
+    print(f"  curl -i {base}/health/live")
+    print(f"  curl -i {base}/health/ready")
+    print(f'  curl -i -H "Authorization: Bearer {token}" {base}/health/details')
+    print(f"  in a browser: {base}/health/details, log in as {user!r} with password {password!r}")
+    print("  (STATUS_TOKEN, STATUS_USER and STATUS_PASSWORD set your own)")
+    create_app().run(host="127.0.0.1", port=port, threaded=True)
