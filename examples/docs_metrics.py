@@ -3,6 +3,7 @@
 from flask import Flask
 
 from flask_status import StatusManager, ip_allowlist
+from flask_status.metrics import add_metrics_route
 
 
 def database() -> bool:
@@ -15,5 +16,5 @@ def create_app() -> Flask:
     ready = status.add_route("ready", "/health/ready", details=False, readiness=True)
     ready.add_check("database", database, ttl=30, timeout=2.0)
     # Scraped from inside the cluster only; a scrape never runs a check.
-    status.add_metrics_route("/metrics", authenticator=ip_allowlist("10.0.0.0/8", "127.0.0.1"))
+    add_metrics_route(status, "/metrics", authenticator=ip_allowlist("10.0.0.0/8", "127.0.0.1"))
     return app
