@@ -41,7 +41,7 @@ from _common import wsgi_caller
 from flask import Flask
 
 from flask_status import StatusManager
-from flask_status.manager import EXTENSION_KEY
+from flask_status.extension import EXTENSION_KEY
 
 
 def proc_status() -> dict[str, int]:

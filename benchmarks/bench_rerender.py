@@ -37,7 +37,7 @@ from _common import FIVE_VALUES, clear_progress, getter, paired_ratio, progress,
 from flask import Flask
 
 from flask_status import FieldResult, StatusManager
-from flask_status.manager import EXTENSION_KEY
+from flask_status.extension import EXTENSION_KEY
 
 
 def main(argv: list[str] | None = None) -> int:

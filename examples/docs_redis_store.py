@@ -6,7 +6,7 @@ import redis
 from flask import Flask
 
 from flask_status import StatusManager
-from flask_status.redis_store import RedisStore
+from flask_status import RedisStore
 
 
 def exchange_rates_ok() -> bool:

@@ -54,7 +54,7 @@ from flask import Response, current_app, request
 from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
 
 from .config import check_token, parse_tokens, parse_users
-from .route import Authenticator
+from .definitions import Authenticator
 from .serialize import dumps
 
 __all__ = ["all_of", "any_of", "basic_auth", "bearer_token", "ip_allowlist"]

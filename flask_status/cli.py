@@ -21,8 +21,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from .report import FORMATS, Format
-from .state import RouteReport, StatusState
+from .definitions import FORMATS, Format
+from .render.json import RouteReport
+from .state import EXTENSION_KEY, StatusState
 
 __all__ = ["status_command"]
 
@@ -30,7 +31,7 @@ _COLUMNS = ("NAME", "KIND", "STATUS", "DURATION", "AGE", "VALUE / ERROR")
 
 
 def _states() -> dict[str, StatusState]:
-    registry: dict[str, StatusState] = current_app.extensions.get("flask-status", {})
+    registry: dict[str, StatusState] = current_app.extensions.get(EXTENSION_KEY, {})
     if not registry:
         raise click.UsageError("this app has no flask-status manager: create StatusManager(app) first")
     return registry
@@ -89,7 +90,7 @@ def _table(state: StatusState, report: RouteReport) -> str:
     route = report.route
     url = state.urls.get(route.name, route.url)
     lines = [_cell(f"{state.manager.name}:{route.name}  {url}  {report.status.upper()}")]
-    now = state.clock()
+    now = state.clock.now()
     rows: list[tuple[str, ...]] = []
     for field, result in zip(report.fields, report.results, strict=True):
         if field.func is None:

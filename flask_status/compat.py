@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import Flask
 
-from .field import Field
-from .manager import EXTENSION_KEY, StatusManager
-from .route import Authenticator, normalize_message, normalize_url
+from ._validate import optional_authenticator
+from .definitions import Authenticator, Field, normalize_message, normalize_url
+from .extension import EXTENSION_KEY, StatusManager
 
 __all__ = ["FlaskStatus"]
 
@@ -43,9 +43,7 @@ class FlaskStatus:
     ) -> None:
         self.url = normalize_url(url)
         self.message = normalize_message(message)
-        if authenticator is not None and not callable(authenticator):
-            raise TypeError(f"authenticator must be a view decorator (a callable), got {authenticator!r}")
-        self.authenticator = authenticator
+        self.authenticator = optional_authenticator(authenticator)
         self._fields: list[tuple[str, Any, dict[str, Any]]] = []
         self._managers: list[StatusManager] = []
         if app is not None:
@@ -68,9 +66,7 @@ class FlaskStatus:
         """Mount the status route on ``app``; arguments given here override the constructor's."""
         route_url = normalize_url(url) if url is not None else self.url
         body = normalize_message(message) if message is not None else self.message
-        auth = authenticator if authenticator is not None else self.authenticator
-        if auth is not None and not callable(auth):
-            raise TypeError(f"authenticator must be a view decorator (a callable), got {auth!r}")
+        auth = optional_authenticator(authenticator if authenticator is not None else self.authenticator)
         taken = app.extensions.get(EXTENSION_KEY, {})
         name, n = "status", 1
         while name in taken:

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from .field import validate_seconds
+from ._validate import positive_int, validate_seconds
+from .definitions import FORMATS, Format, validate_status_codes
+from .engine.runner import RunnerSettings
 from .redact import Redactor
-from .report import FORMATS, Format
-from .route import validate_status_codes
-from .runner import RunnerSettings
 
 __all__ = ["DEFAULTS", "Settings", "check_token", "parse_tokens", "parse_users", "resolve_settings"]
 
@@ -162,12 +161,6 @@ def parse_users(value: object, source: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _positive_int(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{key} must be a positive int, got {value!r}")
-    return value
-
-
 def resolve_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> Settings:
     """Merge ``overrides`` (non-``None`` constructor arguments, by config key) over ``config``."""
 
@@ -180,7 +173,7 @@ def resolve_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) ->
     failure_ttl = validate_seconds(get("STATUS_FAILURE_TTL"), "STATUS_FAILURE_TTL", allow_zero=True)
     if timeout is None or failure_ttl is None:
         raise ValueError("STATUS_DEFAULT_TIMEOUT and STATUS_FAILURE_TTL must be numbers of seconds, not None")
-    workers = _positive_int(get("STATUS_MAX_WORKERS"), "STATUS_MAX_WORKERS")
+    workers = positive_int(get("STATUS_MAX_WORKERS"), "STATUS_MAX_WORKERS")
     fmt = get("STATUS_DEFAULT_FORMAT")
     if fmt not in FORMATS:
         raise ValueError(f"STATUS_DEFAULT_FORMAT must be one of {FORMATS}, got {fmt!r}")
@@ -209,7 +202,7 @@ def resolve_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) ->
         ),
         default_format=fmt,
         http_codes=MappingProxyType(codes),
-        cache_size=_positive_int(get("STATUS_CACHE_SIZE"), "STATUS_CACHE_SIZE"),
+        cache_size=positive_int(get("STATUS_CACHE_SIZE"), "STATUS_CACHE_SIZE"),
         store_url=_optional_str(get("STATUS_STORE_URL"), "STATUS_STORE_URL"),
         store_prefix=_optional_str(get("STATUS_STORE_PREFIX"), "STATUS_STORE_PREFIX") or "flask-status",
     )

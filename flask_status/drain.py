@@ -60,7 +60,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.wsgi import ClosingIterator
 
-from .manager import EXTENSION_KEY, StatusManager
+from .extension import EXTENSION_KEY, StatusManager
 
 __all__ = [
     "CONFIG_KEY",

@@ -5,9 +5,10 @@ when metrics are used, so importing this module never needs it. Serve the metric
 their own, with its own authenticator::
 
     from flask_status.auth import bearer_token
+    from flask_status.metrics import add_metrics_route
 
     status = StatusManager(app)
-    status.add_metrics_route("/metrics", authenticator=bearer_token(env="METRICS_TOKEN"))
+    add_metrics_route(status, "/metrics", authenticator=bearer_token(env="METRICS_TOKEN"))
 
 or put them on a registry you already expose (single process)::
 
@@ -111,22 +112,23 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, current_app, request
 
-from .field import Field, FieldResult, Status
-from .manager import _check_url_free
-from .report import aggregate
-from .route import Authenticator, normalize_url
+from ._mount import Mount, check_url_free
+from ._validate import optional_authenticator
+from .definitions import Authenticator, Field, normalize_url
+from .extension import StatusManager
+from .results import FieldResult, Status, aggregate
+from .state import StatusState
+from .web.views import NO_STORE
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Gauge
     from prometheus_client.metrics_core import Metric
     from prometheus_client.samples import Sample
 
-    from .manager import StatusManager
-    from .state import StatusState
 
 __all__ = [
     "CHECK_AGE",
@@ -155,7 +157,6 @@ _STATUSES: tuple[Status, ...] = ("pass", "warn", "fail")
 _STATUS_OF: dict[str, Status] = {status: status for status in _STATUSES}
 # A route's status on the metrics: its statuses, or unknown before its checks have results.
 _ROUTE_STATUSES: tuple[str, ...] = (*_STATUSES, "unknown")
-_NO_STORE = (("Cache-Control", "no-store"),)
 _INSTALL_HINT = "pip install 'flask-status[prometheus]'"
 
 _HELP = {
@@ -179,10 +180,9 @@ def _require() -> None:
 
 
 def _is_multiprocess() -> bool:
-    """Whether prometheus_client writes values to ``PROMETHEUS_MULTIPROC_DIR`` (decided at import)."""
-    from prometheus_client import values
-
-    return values.ValueClass is not values.MutexValue
+    """Whether prometheus_client writes its values to files: its documented switch, the
+    ``PROMETHEUS_MULTIPROC_DIR`` environment variable, set before the process starts."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
 # -- recording runs -----------------------------------------------------------------------------
@@ -261,7 +261,7 @@ class _AppMetrics:
         self.instruments.duration.labels(self.name, field.name).set(result.duration)
         # The route gave up waiting for a slow run; an uncached check's result is never served
         # after that, so what the route showed was a failure. A cached one's result is served.
-        self._record(state, field, result, "fail" if slow and not runner.ttl(field) else result.status)
+        self._record(state, field, result, "fail" if slow and not runner.timing(field).cached else result.status)
 
     def _outcome(self, field: Field, result: FieldResult, slow: bool) -> str | None:
         """The outcome to count for ``result``, or ``None`` when its run was counted already."""
@@ -517,14 +517,6 @@ def register_metrics(manager: StatusManager, app: Flask, registry: CollectorRegi
         _collector_for(registry).add(member)
 
 
-class _Mount(Protocol):
-    """How the manager reaches an app: the final URL rule of a URL, and adding a view."""
-
-    def rule(self, url: str) -> str: ...
-
-    def add(self, url: str, endpoint: str, view: Callable[..., Any]) -> None: ...
-
-
 _metrics_urls: weakref.WeakKeyDictionary[StatusManager, str] = weakref.WeakKeyDictionary()
 
 
@@ -566,29 +558,21 @@ def add_metrics_route(
     ::
 
         status = StatusManager(app)
-        status.add_metrics_route("/metrics", authenticator=bearer_token(env="METRICS_TOKEN"))
+        add_metrics_route(status, "/metrics", authenticator=bearer_token(env="METRICS_TOKEN"))
     """
     _require()
     url = normalize_url(url)
-    if authenticator is not None and not callable(authenticator):
-        raise TypeError(f"authenticator must be a view decorator (a callable), got {authenticator!r}")
+    optional_authenticator(authenticator)
     if manager in _metrics_urls:
         raise ValueError(f"status manager {manager.name!r} already has a metrics route at {_metrics_urls[manager]!r}")
     for route in manager.routes.values():
         if route.url == url:
             raise ValueError(f"url {url!r} is already used by route {route.name!r}")
-    hooks: list[Callable[[Flask, StatusState, _Mount], None]] | None = getattr(manager, "_app_hooks", None)
-    mounts = list(manager._mounts.items())
-    if hooks is None and not mounts:
-        raise RuntimeError(
-            f"status manager {manager.name!r} is on no app yet, and this version of StatusManager cannot tell "
-            "this function about apps initialised later: call init_app first"
-        )
-    for app, mount in mounts:
-        _check_url_free(app, mount.rule(url))
+    for app, mount in manager.mounted():
+        check_url_free(app, mount.rule(url))
 
-    def mount_on(app: Flask, state: StatusState, mount: _Mount) -> None:
-        _check_url_free(app, mount.rule(url))
+    def mount_on(app: Flask, state: StatusState, mount: Mount) -> None:
+        check_url_free(app, mount.rule(url))
         member = _member(state)
         served = registry
         if not _is_multiprocess():
@@ -599,10 +583,7 @@ def add_metrics_route(
             _collector_for(served).add(member)
         mount.add(url, metrics_endpoint(manager), _metrics_view(manager, served, authenticator))
 
-    for app, mount in mounts:
-        mount_on(app, manager.state(app), mount)
-    if hooks is not None:
-        hooks.append(mount_on)
+    manager.on_init_app(mount_on)
     _metrics_urls[manager] = url
 
 
@@ -620,7 +601,7 @@ def _metrics_view(
             source = CollectorRegistry()
             source.register(_MultiProcessExposition())
         body = encoder(source)
-        response: Response = current_app.response_class(body, status=200, content_type=content_type, headers=_NO_STORE)
+        response: Response = current_app.response_class(body, status=200, content_type=content_type, headers=NO_STORE)
         return response
 
     endpoint = metrics_endpoint(manager)

@@ -19,6 +19,8 @@ import pytest
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from flask_status.clock import ManualClock
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -196,19 +198,21 @@ def serve() -> Iterator[Callable[[Flask], str]]:
         yield start
 
 
-class FakeClock:
-    """A monotonic clock that only moves when a test says so."""
+FakeClock = ManualClock
+"""The clock tests move by hand: freshness, timeouts and schedules all read it."""
 
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self._lock = threading.Lock()
 
-    def __call__(self) -> float:
-        return self.now
+def advance_when_waited(clock: ManualClock, seconds: float) -> threading.Thread:
+    """Advance ``clock`` by ``seconds`` as soon as a thread waits on it: a request's timeout
+    passes at once, with no real sleep. Returns the (daemon) thread doing it."""
 
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self.now += seconds
+    def advance() -> None:
+        wait_for(lambda: clock.waiting > 0, 10.0, "a thread waiting on the clock")
+        clock.advance(seconds)
+
+    thread = threading.Thread(target=advance, daemon=True)
+    thread.start()
+    return thread
 
 
 class Probe:

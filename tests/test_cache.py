@@ -9,7 +9,9 @@ import pytest
 from conftest import FakeClock
 from flask import Flask
 
-from flask_status import Field, FieldResult, MemoryStore, StatusManager
+from flask_status import FieldResult, StatusManager
+from flask_status.definitions import Field
+from flask_status.stores.memory import MemoryStore
 
 
 def test_without_ttl_runs_every_request(app: Flask, probe: Any) -> None:

@@ -69,7 +69,7 @@ def test_cached_values_do_not_touch_the_pool(app: Flask, probe: Any) -> None:
     submitted = []
     original = pool.submit
     pool.submit = lambda task: submitted.append(task) or original(task)  # type: ignore[method-assign]
-    status.state(app)._rendered.clear()  # force an evaluation: results come from the store
+    status.state(app).forget_rendered()  # force an evaluation: results come from the store
     client.get("/d")
     assert submitted == []
 

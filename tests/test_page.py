@@ -25,8 +25,9 @@ from conftest import FakeClock, require
 from flask import Flask, request
 
 from flask_status import CheckResult, RouteReport, StatusManager, StatusRoute
-from flask_status.field import FieldResult
-from flask_status.page import render_page
+from flask_status.clock import SYSTEM, Clock
+from flask_status.render.page import render_page
+from flask_status.results import FieldResult
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 SCRIPT = "<script>alert(1)</script>"
@@ -83,7 +84,7 @@ class Page(HTMLParser):
         return next(r for r in self.rows if r and r[0] == name)
 
 
-def _details_app(app: Flask, *, clock: Callable[[], float] = time.monotonic, **route: Any) -> StatusManager:
+def _details_app(app: Flask, *, clock: Clock = SYSTEM, **route: Any) -> StatusManager:
     """A details route with one of everything: a constant, a passing check, a measured warning,
     a non-critical failure and a value field."""
 
@@ -107,7 +108,7 @@ def _details_app(app: Flask, *, clock: Callable[[], float] = time.monotonic, **r
 
 def test_page_shows_every_item_with_status_words(app: Flask) -> None:
     status = _details_app(app)
-    page = Page(render_page(status.evaluate("details", app), now=status.clock()).decode())
+    page = Page(render_page(status.evaluate("details", app), now=status.clock.now()).decode())
     assert page.title == "details: WARN"
     assert "details: WARN" in page.text  # the heading
     assert page.rows[0] == ["Name", "Kind", "Status", "Value or message", "Duration (ms)", "Age (s)"]
@@ -132,7 +133,7 @@ def test_page_of_a_failing_route(app: Flask) -> None:
     status = StatusManager(app)
     ready = status.add_route("ready", "/ready")
     ready.add_check("database", lambda: False)
-    page = Page(render_page(status.evaluate("ready", app), now=status.clock()).decode())
+    page = Page(render_page(status.evaluate("ready", app), now=status.clock.now()).decode())
     assert page.title == "ready: FAIL"
     assert "ready: FAIL" in page.text
     assert page.row("database")[:3] == ["database", "check", "FAIL"]
@@ -141,7 +142,7 @@ def test_page_of_a_failing_route(app: Flask) -> None:
 def test_page_of_a_route_without_items(app: Flask) -> None:
     status = StatusManager(app)
     status.add_route("live", "/live", message="Running")
-    page = Page(render_page(status.evaluate("live", app), now=status.clock(), title="Billing").decode())
+    page = Page(render_page(status.evaluate("live", app), now=status.clock.now(), title="Billing").decode())
     assert page.title == "Billing: PASS"
     assert "message Running" in page.text
     assert "no fields or checks" in page.text
@@ -158,7 +159,7 @@ def test_page_escapes_everything(app: Flask) -> None:
     route.add_field("value", lambda: SCRIPT)
     route.add_field("constant", SCRIPT)
     route.add_check("error", broken)
-    raw = render_page(status.evaluate("details", app), now=status.clock(), title=SCRIPT)
+    raw = render_page(status.evaluate("details", app), now=status.clock.now(), title=SCRIPT)
     text = raw.decode()
     assert "<script" not in text.lower()
     assert "<img" not in text.lower()
@@ -204,7 +205,7 @@ def test_page_numbers_are_formatted_and_ages_never_negative() -> None:
 def test_page_is_self_contained_and_accessible(app: Flask) -> None:
     status = _details_app(app)
     before = time.time()
-    raw = render_page(status.evaluate("details", app), now=status.clock())
+    raw = render_page(status.evaluate("details", app), now=status.clock.now())
     text = raw.decode("utf-8")
     assert text.startswith('<!DOCTYPE html>\n<html lang="en">')
     page = Page(text)
@@ -231,7 +232,7 @@ def test_page_is_self_contained_and_accessible(app: Flask) -> None:
 def test_page_is_utf8(app: Flask) -> None:
     status = StatusManager(app)
     status.add_route("details", "/details").add_field("greeting", "café ✓ 日本")
-    raw = render_page(status.evaluate("details", app), now=status.clock())
+    raw = render_page(status.evaluate("details", app), now=status.clock.now())
     assert b'<meta charset="utf-8">' in raw
     assert Page(raw.decode("utf-8")).row("greeting")[3] == '"café ✓ 日本"'
 

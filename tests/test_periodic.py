@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from flask_status import StatusManager
-from flask_status.scheduler import scheduler
+from flask_status.engine.scheduler import scheduler
 
 
 def _wait_for(predicate: Any, timeout: float = 5.0) -> None:

@@ -21,8 +21,8 @@ import pytest
 from conftest import RedisServer as Server
 from conftest import free_port, redis_binary
 
-from flask_status.field import FieldResult
-from flask_status.redis_store import RedisStore, StoreUnavailable
+from flask_status.results import FieldResult
+from flask_status.stores.redis import RedisStore, StoreUnavailable
 
 pytestmark = pytest.mark.server
 

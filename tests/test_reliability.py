@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from conftest import eventually
+from conftest import advance_when_waited, eventually
 from flask import Flask
 
 from flask_status import StatusManager
@@ -643,6 +643,7 @@ def test_a_failure_that_arrives_after_the_timeout_is_cached_for_failure_ttl(
     status = StatusManager(app, clock=clock)
     status.add_route("d", "/d").add_check("db", slow_then_broken, ttl=60, failure_ttl=3, timeout=0.1)
     client = app.test_client()
+    advance_when_waited(clock, 0.1)
     assert client.get("/d").get_json()["db"]["error"] == "TimeoutError: no result within 0.1 s"
     release.set()
     assert eventually(lambda: status.state(app).runner.inflight == 0, 3.0)

@@ -14,7 +14,7 @@ from conftest import Probe, RedisServer
 from flask import Flask
 
 from flask_status import StatusManager
-from flask_status.redis_store import RedisStore
+from flask_status.stores.redis import RedisStore
 
 pytestmark = pytest.mark.server
 
@@ -118,7 +118,7 @@ def test_store_argument(make_app: Callable[..., Flask], start_redis: Callable[..
 def test_stable_keys_tell_callables_apart() -> None:
     import functools
 
-    from flask_status import Field
+    from flask_status.definitions import Field
 
     def ping(host: str) -> bool:
         return True

@@ -7,7 +7,7 @@ import os
 import shutil
 from collections.abc import Callable
 
-from ..field import CheckResult
+from ..results import CheckResult
 
 __all__ = ["disk_check"]
 

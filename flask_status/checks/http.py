@@ -10,7 +10,8 @@ import urllib.request
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from ..field import CheckResult, validate_seconds
+from .._validate import validate_seconds
+from ..results import CheckResult
 
 __all__ = ["http_check"]
 

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..field import CheckResult, validate_seconds
+from .._validate import validate_seconds
+from ..results import CheckResult
 from ._extras import missing_extra
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..field import CheckResult
+from ..results import CheckResult
 from ._extras import missing_extra
 
 if TYPE_CHECKING:

@@ -113,7 +113,7 @@ def periodic_local() -> bool:
 def _store() -> Any:
     if STORE_URL is None or not ENV.get("FLEET_RETRY_AFTER"):
         return None
-    from flask_status.redis_store import RedisStore
+    from flask_status.stores.redis import RedisStore
 
     return RedisStore(STORE_URL, prefix=ENV.get("FLEET_PREFIX", "fleet"), retry_after=float(ENV["FLEET_RETRY_AFTER"]))
 

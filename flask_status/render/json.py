@@ -1,62 +1,32 @@
-"""Turning results into a route status and a body: plain JSON or IETF health+json.
+"""Turning results into a JSON body: the seed-style plain body or IETF health+json.
 
 Pure functions of their inputs: no Flask, no threads, no clock. A view, the CLI and tests
-all render through here, so a route reads the same everywhere.
+all render through here, so a route reads the same everywhere. :class:`RouteReport` is one
+evaluation of a route, ready to render.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
-from .field import Field, FieldResult, Status
+from ..definitions import Field, Format, StatusRoute
+from ..results import FieldResult, Status
 
 __all__ = [
-    "FORMATS",
-    "Format",
-    "aggregate",
-    "item_status",
+    "MIMETYPES",
+    "RouteReport",
     "render",
     "render_health",
     "render_plain",
     "rfc3339",
 ]
 
-Format = Literal["json", "health+json"]
-FORMATS: tuple[Format, ...] = ("json", "health+json")
-
 MIMETYPES: dict[Format, str] = {"json": "application/json", "health+json": "application/health+json"}
 
 _PLAIN_WORDS: dict[Status, str] = {"pass": "OK", "warn": "WARN", "fail": "FAIL"}
-
-
-def item_status(field: Field, result: FieldResult) -> Status:
-    """What ``result`` counts for in its route: a non-critical failure only warns.
-
-    >>> item_status(Field("cache", lambda: 1, critical=False), FieldResult("cache", "fail"))
-    'warn'
-    """
-    if result.status == "fail" and not field.critical:
-        return "warn"
-    return result.status
-
-
-def aggregate(fields: Sequence[Field], results: Sequence[FieldResult]) -> Status:
-    """A route's status: ``fail`` if a critical item fails, else ``warn`` if any item warns or
-    a non-critical one fails, else ``pass``.
-
-    >>> aggregate([Field("db", lambda: 1)], [FieldResult("db", "pass")])
-    'pass'
-    """
-    status: Status = "pass"
-    for field, result in zip(fields, results, strict=True):
-        verdict = item_status(field, result)
-        if verdict == "fail":
-            return "fail"
-        if verdict == "warn":
-            status = "warn"
-    return status
 
 
 def rfc3339(epoch: float) -> str:
@@ -177,3 +147,31 @@ def render(
     """The body of ``fmt`` for these results (``"json"`` or ``"health+json"``)."""
     renderer = render_health if fmt == "health+json" else render_plain
     return renderer(message, fields, results, status, details=details)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteReport:
+    """One evaluation of a route: its results and status, ready to render.
+
+    ``fresh_until`` is the manager clock's time until which every result may be served again
+    without a run (``-inf`` when some field runs on every request).
+
+    >>> report = RouteReport(StatusRoute("live", "/live"), (), "pass", float("inf"))
+    >>> report.body("json", details=True)
+    {'status': 'OK'}
+    """
+
+    route: StatusRoute
+    results: tuple[FieldResult, ...]
+    status: Status
+    fresh_until: float
+    #: The fields the results belong to, in the same order (default: the route's, as now).
+    fields: tuple[Field, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.fields and self.results:
+            object.__setattr__(self, "fields", self.route.fields[: len(self.results)])
+
+    def body(self, fmt: Format, *, details: bool) -> dict[str, Any]:
+        """The JSON body of this report in ``fmt``."""
+        return render(fmt, self.route.message, self.fields, self.results, self.status, details=details)

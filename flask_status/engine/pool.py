@@ -8,26 +8,16 @@ daemons: a hung check costs one thread until it returns, never a clean shutdown.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
-import weakref
 from collections.abc import Callable
+
+from .._fork import after_fork
+from .._validate import positive_int
 
 __all__ = ["WorkerPool"]
 
 log = logging.getLogger("flask_status")
-
-_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for pool in list(_pools):
-        pool._reset()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class WorkerPool:
@@ -45,12 +35,10 @@ class WorkerPool:
     """
 
     def __init__(self, max_workers: int, *, name: str = "flask-status") -> None:
-        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-            raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
-        self.max_workers = max_workers
+        self.max_workers = positive_int(max_workers, "max_workers")
         self.name = name
         self._reset()
-        _pools.add(self)
+        after_fork(self, WorkerPool._reset)
 
     def _reset(self) -> None:
         self._lock = threading.Lock()

@@ -13,12 +13,12 @@ import atexit
 import logging
 import os
 import threading
-import time
 import weakref
 from collections.abc import Iterable
 from typing import Protocol
 
-from .field import Field
+from .._fork import after_fork
+from ..definitions import Field
 from .runner import Runner
 
 __all__ = ["PeriodicSource", "Scheduler", "scheduler"]
@@ -51,8 +51,7 @@ class Scheduler:
     def __init__(self) -> None:
         self._stopped = False
         self._reset()
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._reset_keep_sources)
+        after_fork(self, Scheduler._reset_keep_sources)
         # At interpreter exit, stop starting runs: nothing is left to read their results.
         atexit.register(self.stop)
 
@@ -107,17 +106,21 @@ class Scheduler:
             wait = _MAX_SLEEP
             for source in sources:
                 try:
-                    wait = min(wait, self._tick(source))
+                    wait = min(wait, self.run_due(source))
                 except Exception:  # the scheduler must outlive any source
                     log.exception("flask-status: the scheduler failed on a source")
             with self._cond:
                 self._cond.wait(max(wait, 0.01))
 
-    def _tick(self, source: PeriodicSource) -> float:
-        """Start what is due on ``source``; return the seconds until its next due run."""
-        now = time.monotonic()
+    def run_due(self, source: PeriodicSource) -> float:
+        """Start what is due on ``source``; return the seconds until its next due run.
+
+        Times are read from each runner's clock, so a test on a manual clock calls this after
+        moving time instead of waiting for the thread.
+        """
         wait = _MAX_SLEEP
         for runner, field in source.periodic():
+            now = runner.clock.now()
             interval = field.interval
             if interval is None:
                 continue

@@ -1,63 +1,17 @@
-"""Where results live between requests: one small interface, one in-process implementation.
-
-The runner talks to a :class:`ResultStore` only through ``get`` / ``put`` / ``clear``, so a store
-shared between processes can replace the in-process one without touching anything else.
-Stores know nothing of Flask, routes or thread pools.
-"""
+"""The in-process results store: a bounded ``cachetools.TLRUCache`` behind a lock."""
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple
 
 from cachetools import TLRUCache
 
-from .field import FieldResult
+from ..clock import SYSTEM
+from ..results import FieldResult
 
-__all__ = ["MemoryStore", "ResultStore", "SharedStore", "StoreUnavailable"]
-
-
-@runtime_checkable
-class ResultStore(Protocol):
-    """What the runner needs from a results store.
-
-    ``get`` returns the last result put under ``key`` while it is kept, else ``None``;
-    ``put`` keeps ``result`` for ``ttl`` seconds. Implementations must be safe to call from
-    many threads at once.
-    """
-
-    def get(self, key: str) -> FieldResult | None:
-        """The result kept under ``key``, or ``None``."""
-
-    def put(self, key: str, result: FieldResult, ttl: float) -> None:
-        """Keep ``result`` under ``key`` for ``ttl`` seconds."""
-
-    def clear(self) -> None:
-        """Forget every result."""
-
-
-class StoreUnavailable(Exception):
-    """A shared store cannot be reached now; callers fall back to the in-process path."""
-
-
-@runtime_checkable
-class SharedStore(ResultStore, Protocol):
-    """A store several processes share, with a lock that elects one runner per key.
-
-    ``get`` returns ``None`` and ``put`` does nothing while the store is unreachable; ``acquire``
-    raises :class:`StoreUnavailable` then, so the caller runs the check itself. ``acquire``
-    returns a token when this process may run ``key`` (the lock expires by itself after
-    ``ttl`` seconds), ``None`` when another holds it; ``release`` frees it only for its holder.
-    Results put here carry wall-clock times: readers compare ``FieldResult.time`` to now.
-    """
-
-    def acquire(self, key: str, ttl: float) -> str | None:
-        """Take the run lock of ``key`` for ``ttl`` seconds: a token, or ``None`` if held."""
-
-    def release(self, key: str, token: str) -> bool:
-        """Free the run lock of ``key`` if ``token`` still holds it."""
+__all__ = ["MemoryStore"]
 
 
 class _Entry(NamedTuple):
@@ -79,13 +33,14 @@ class MemoryStore:
     Thread-safety: ``TLRUCache`` is not thread-safe, so every access to it holds ``_lock``, a
     plain lock held only for the dictionary operation itself (never while a check runs).
 
+    >>> from flask_status.results import FieldResult
     >>> store = MemoryStore(timer=lambda: 0.0)
     >>> store.put("db#1", FieldResult("db", "pass", value=True), ttl=30)
     >>> store.get("db#1").value
     True
     """
 
-    def __init__(self, maxsize: int = 1024, *, timer: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, maxsize: int = 1024, *, timer: Callable[[], float] = SYSTEM.now) -> None:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
             raise ValueError(f"maxsize must be a positive int, got {maxsize!r}")
         self._cache: TLRUCache[str, _Entry] = TLRUCache(maxsize, _time_to_use, timer=timer)

@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import threading
-import time
 import weakref
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-from flask import Blueprint, Flask, Response, current_app
+from flask import Blueprint, Flask, current_app
 from flask.blueprints import BlueprintSetupState
 
-from .cache import SharedStore
+from ._mount import AppMount, BlueprintMount, Mount, check_url_free
 from .cli import status_command
+from .clock import SYSTEM, Clock, as_clock
 from .config import DEFAULTS, resolve_settings
-from .report import Format
-from .route import Authenticator, StatusRoute, normalize_url
-from .state import RouteReport, StatusEvent, StatusState
-
-if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
+from .definitions import Authenticator, Format, StatusRoute, normalize_url
+from .render.json import RouteReport
+from .state import EXTENSION_KEY, StatusState
+from .stores.base import SharedStore
+from .web.events import StatusEvent
 
 __all__ = ["EXTENSION_KEY", "StatusManager"]
-
-EXTENSION_KEY = "flask-status"
-"""``app.extensions[EXTENSION_KEY]`` maps each manager's name to its :class:`StatusState`."""
 
 
 class StatusManager:
@@ -45,9 +41,11 @@ class StatusManager:
     Options given here override the app's config (``STATUS_DEFAULT_TTL``,
     ``STATUS_DEFAULT_TIMEOUT``, ``STATUS_FAILURE_TTL``, ``STATUS_MAX_WORKERS``,
     ``STATUS_DEFAULT_FORMAT``, ``STATUS_HTTP_CODES``). ``store`` is a store shared by every
-    process and replica (a :class:`~flask_status.redis_store.RedisStore`, or a ``redis://`` URL,
-    like ``STATUS_STORE_URL``), used by checks registered with ``shared=True``. ``clock`` is the time source for
-    freshness (``time.monotonic``); tests pass a fake one to move time without sleeping.
+    process and replica (a :class:`~flask_status.stores.redis.RedisStore`, or a ``redis://`` URL,
+    like ``STATUS_STORE_URL``), used by checks registered with ``shared=True``. ``clock`` is the
+    one time source of freshness, timeouts and schedules (a :class:`~flask_status.clock.Clock`,
+    real time by default); tests pass a :class:`~flask_status.clock.ManualClock` to move time
+    without sleeping.
     Endpoints are named ``f"{name}_{route_name}"``, e.g. ``url_for("status_live")``.
 
     >>> from flask import Flask
@@ -71,19 +69,19 @@ class StatusManager:
         default_format: Format | None = None,
         status_codes: Mapping[str, int] | None = None,
         store: SharedStore | str | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM,
     ) -> None:
         StatusRoute(name, "/")  # validates the name with the same rules as a route's
         if not isinstance(url_prefix, str):
             raise TypeError(f"url_prefix must be a str, not {type(url_prefix).__name__}: {url_prefix!r}")
-        if not callable(clock):
-            raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
         if store is not None and not isinstance(store, (str, SharedStore)):
             raise TypeError(f"store must be a shared store (RedisStore) or a redis:// URL, got {store!r}")
         self.name = name
         self.url_prefix = normalize_url(url_prefix).rstrip("/") if url_prefix else ""
-        self.clock = clock
-        self._overrides: dict[str, Any] = {
+        #: The one source of time of this manager's freshness, timeouts and schedules.
+        self.clock: Clock = as_clock(clock)
+        #: Constructor options by config key (``None``: not given); they win over ``app.config``.
+        self.overrides: dict[str, Any] = {
             "STATUS_DEFAULT_TTL": default_ttl,
             "STATUS_DEFAULT_TIMEOUT": default_timeout,
             "STATUS_FAILURE_TTL": failure_ttl,
@@ -95,17 +93,17 @@ class StatusManager:
         #: A shared store given as an object; one given as a URL is built per app in init_app.
         self.store = store if not isinstance(store, str) else None
         # Validate the overrides now, against the defaults, so a bad one fails at construction.
-        resolve_settings(DEFAULTS, self._overrides)
+        resolve_settings(DEFAULTS, self.overrides)
         self._routes: dict[str, StatusRoute] = {}
         #: Called with (app, state, mount) each time the manager is registered on an app, after
         #: its routes are mounted: the metrics route uses it to reach apps initialised later.
-        self._app_hooks: list[Callable[[Flask, StatusState, _Mount], None]] = []
+        self._app_hooks: list[Callable[[Flask, StatusState, Mount], None]] = []
         self._draining = threading.Event()
         #: Callbacks registered with :meth:`on_change`, called once per status transition.
         self.change_callbacks: list[Callable[[StatusEvent], None]] = []
         # The apps this manager is on, and how to add a route to each (directly or through a
         # blueprint); weak, so a manager never keeps a discarded app alive.
-        self._mounts: weakref.WeakKeyDictionary[Flask, _Mount] = weakref.WeakKeyDictionary()
+        self._mounts: weakref.WeakKeyDictionary[Flask, Mount] = weakref.WeakKeyDictionary()
         if app is not None:
             self.init_app(app)
 
@@ -127,12 +125,12 @@ class StatusManager:
             return
         if not isinstance(app, Flask):
             raise TypeError(f"init_app needs a Flask app or Blueprint, got {app!r}")
-        self._register(app, _AppMount(app, self.url_prefix))
+        self._register(app, AppMount(app, self.url_prefix))
 
     def _register_blueprint(self, setup: BlueprintSetupState) -> None:
-        self._register(cast(Flask, setup.app), _BlueprintMount(setup, self.url_prefix))
+        self._register(cast(Flask, setup.app), BlueprintMount(setup, self.url_prefix))
 
-    def _register(self, app: Flask, mount: _Mount) -> None:
+    def _register(self, app: Flask, mount: Mount) -> None:
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, dict(value) if isinstance(value, Mapping) else value)
         registry: dict[str, StatusState] = app.extensions.setdefault(EXTENSION_KEY, {})
@@ -141,7 +139,7 @@ class StatusManager:
                 f"a status manager named {self.name!r} is already registered on app {app.name!r}; "
                 f"use that one, or give this one another name: StatusManager(app, name='ops')"
             )
-        settings = resolve_settings(app.config, self._overrides)
+        settings = resolve_settings(app.config, self.overrides)
         state = StatusState(self, app, settings, self.clock)
         for route in self._routes.values():
             self._mount(app, state, mount, route)
@@ -201,7 +199,7 @@ class StatusManager:
                 raise ValueError(f"url {route.url!r} is already used by route {other.name!r}")
         targets = [(app, self.state(app), mount) for app, mount in list(self._mounts.items())]
         for app, _, mount in targets:
-            _check_url_free(app, mount.rule(route.url))
+            check_url_free(app, mount.rule(route.url))
         for app, state, mount in targets:
             self._mount(app, state, mount, route)
         self._routes[name] = route
@@ -211,28 +209,30 @@ class StatusManager:
         """The Flask endpoint of a route, for ``url_for``: ``f"{manager.name}_{route_name}"``."""
         return f"{self.name}_{route_name}"
 
-    def _mount(self, app: Flask, state: StatusState, mount: _Mount, route: StatusRoute) -> None:
+    def _mount(self, app: Flask, state: StatusState, mount: Mount, route: StatusRoute) -> None:
         rule = mount.rule(route.url)
-        _check_url_free(app, rule)
+        check_url_free(app, rule)
         endpoint = self.endpoint(route.name)
-        mount.add(route.url, endpoint, state.view(route, endpoint))
+        mount.add(route.url, endpoint, state.views.view(route, endpoint))
         state.urls[route.name] = rule
 
-    def add_metrics_route(
-        self,
-        url: str = "/metrics",
-        *,
-        authenticator: Authenticator | None = None,
-        registry: CollectorRegistry | None = None,
-    ) -> None:
-        """Serve Prometheus metrics of this manager's checks and routes at ``url``.
+    def mounted(self) -> list[tuple[Flask, Mount]]:
+        """Every app this manager is registered on now, with how its routes reach that app."""
+        return list(self._mounts.items())
 
-        Needs the ``prometheus`` extra; works for apps initialised before and after. See
-        :mod:`flask_status.metrics` for the metric names and gunicorn's multiprocess mode.
+    def on_init_app(self, callback: Callable[[Flask, StatusState, Mount], None]) -> None:
+        """Call ``callback(app, state, mount)`` for every app this manager is registered on,
+        now and later: how an integration (the metrics route) reaches apps initialised after it.
+
+        >>> status = StatusManager()
+        >>> status.on_init_app(lambda app, state, mount: print(app.name))
+        >>> from flask import Flask
+        >>> status.init_app(Flask("shop"))
+        shop
         """
-        from .metrics import add_metrics_route
-
-        add_metrics_route(self, url, authenticator=authenticator, registry=registry)
+        self._app_hooks.append(callback)
+        for app, mount in self.mounted():
+            callback(app, self.state(app), mount)
 
     @property
     def draining(self) -> bool:
@@ -301,90 +301,3 @@ class StatusManager:
 
     def __repr__(self) -> str:
         return f"<StatusManager {self.name!r} routes={list(self._routes)}>"
-
-
-def _check_url_free(app: Flask, rule: str) -> None:
-    for existing in app.url_map.iter_rules():
-        if existing.rule == rule and "GET" in (existing.methods or ()):
-            raise ValueError(f"url {rule!r} is already routed on app {app.name!r} (endpoint {existing.endpoint!r})")
-
-
-# A status route answers GET (and HEAD, which Flask adds). Every other method gets 405 from a
-# rule of its own on the same URL, in compact JSON and never cached like the route's other
-# answers, rather than Flask's HTML page; before any authenticator, as Flask's 405 would be.
-# A rule of its own, not a test in the view: a GET matches the first rule and pays nothing.
-_OTHER_METHODS = ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
-_NOT_ALLOWED = b'{"status":"method_not_allowed"}\n'
-_NOT_ALLOWED_HEADERS = (("Allow", "GET, HEAD"), ("Cache-Control", "no-store"))
-
-
-def _method_not_allowed(**kwargs: Any) -> Response:
-    response: Response = current_app.response_class(
-        _NOT_ALLOWED, status=405, mimetype="application/json", headers=_NOT_ALLOWED_HEADERS
-    )
-    return response
-
-
-def _not_allowed_endpoint(endpoint: str) -> str:
-    # "-" is in no route's name, so this never takes a status route's endpoint.
-    return f"{endpoint}-not-allowed"
-
-
-class _Mount:
-    """How routes reach one app: the final URL rule of a route's URL, and adding its view."""
-
-    def rule(self, url: str) -> str:
-        raise NotImplementedError
-
-    def add(self, url: str, endpoint: str, view: Callable[..., Any]) -> None:
-        raise NotImplementedError
-
-
-class _AppMount(_Mount):
-    def __init__(self, app: Flask, prefix: str) -> None:
-        self.app = weakref.ref(app)
-        self.prefix = prefix
-
-    def rule(self, url: str) -> str:
-        return _join(self.prefix, url)
-
-    def add(self, url: str, endpoint: str, view: Callable[..., Any]) -> None:
-        app = self.app()
-        if app is not None:
-            rule = self.rule(url)
-            app.add_url_rule(rule, endpoint, view, methods=["GET"], provide_automatic_options=False)
-            app.add_url_rule(
-                rule,
-                _not_allowed_endpoint(endpoint),
-                _method_not_allowed,
-                methods=_OTHER_METHODS,
-                provide_automatic_options=False,
-            )
-
-
-class _BlueprintMount(_Mount):
-    def __init__(self, setup: BlueprintSetupState, prefix: str) -> None:
-        self.setup = setup
-        self.prefix = prefix
-
-    def rule(self, url: str) -> str:
-        return _join(self.setup.url_prefix or "", _join(self.prefix, url))
-
-    def add(self, url: str, endpoint: str, view: Callable[..., Any]) -> None:
-        # BlueprintSetupState adds the blueprint's url_prefix and names the endpoint "<bp>.<endpoint>".
-        rule = _join(self.prefix, url)
-        self.setup.add_url_rule(rule, endpoint, view, methods=["GET"], provide_automatic_options=False)
-        self.setup.add_url_rule(
-            rule,
-            _not_allowed_endpoint(endpoint),
-            _method_not_allowed,
-            methods=_OTHER_METHODS,
-            provide_automatic_options=False,
-        )
-
-
-def _join(prefix: str, url: str) -> str:
-    if not prefix:
-        return url
-    prefix = prefix.rstrip("/")
-    return prefix if url == "/" else prefix + url

@@ -40,8 +40,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from .cache import StoreUnavailable
-from .field import STATUSES, FieldResult, validate_seconds
+from .._validate import validate_seconds
+from ..results import STATUSES, FieldResult
+from .base import StoreUnavailable
 
 if TYPE_CHECKING:
     import redis

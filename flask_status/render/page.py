@@ -15,11 +15,13 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from .report import item_status, rfc3339
+from ..results import item_status
+from .json import rfc3339
 
 if TYPE_CHECKING:
-    from .field import Field, FieldResult
-    from .state import RouteReport
+    from ..definitions import Field
+    from ..results import FieldResult
+    from .json import RouteReport
 
 __all__ = ["render_page"]
 

@@ -1,11 +1,14 @@
-"""What a status route evaluates: fields and checks, and the results they give.
+"""What a status route is made of: routes, fields and checks, as immutable definitions.
 
-A :class:`Field` is a definition: a name and either a constant or a callable, with its caching
-and timeout options. It holds no per-app state and never changes once built, so one field can
-be read by any number of threads and served to any number of apps.
+A :class:`StatusRoute` is a URL, a message, an authenticator and options, with the fields and
+checks added to it. A :class:`Field` is a name and either a constant or a callable, with its
+caching and timeout options. Definitions hold no per-app state: results and rendered bodies
+live per app in :class:`flask_status.state.StatusState`, so one definition serves any number
+of threads and apps.
 
-A :class:`FieldResult` is one evaluation of a field: value or error, status, duration and when
-it was observed. Everything downstream (JSON bodies, health+json, the CLI) reads results only.
+Registration is meant for setup time, but a field added while requests are served is safe: a
+route's tuple of fields is replaced, never mutated, so a request sees the old set or the new
+one, never half of one.
 """
 
 from __future__ import annotations
@@ -13,186 +16,40 @@ from __future__ import annotations
 import functools
 import importlib.util
 import inspect
-import math
 import re
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
+from ._validate import optional_authenticator, validate_name, validate_seconds
+from .results import STATUSES, FieldResult
 from .serialize import json_safe
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = [
+    "FORMATS",
+    "RESERVED_NAMES",
+    "Authenticator",
     "CheckOptions",
-    "CheckResult",
     "Field",
     "FieldOptions",
-    "FieldResult",
-    "Status",
-    "validate_name",
-    "validate_seconds",
+    "Format",
+    "StatusRoute",
+    "normalize_message",
+    "normalize_url",
+    "validate_status_codes",
 ]
 
-Status = Literal["pass", "warn", "fail"]
-"""A verdict: ``"pass"``, ``"warn"`` or ``"fail"``, as in the IETF health+json draft."""
+Format = Literal["json", "health+json"]
+"""A route's body format: the seed-style ``"json"`` or IETF ``"health+json"``."""
 
-STATUSES: tuple[Status, ...] = ("pass", "warn", "fail")
+FORMATS: tuple[Format, ...] = ("json", "health+json")
 
 # Names that the renderers use for themselves in a body; a field of that name would be
 # silently shadowed, so registration refuses them.
 RESERVED_NAMES = frozenset({"status", "checks"})
-
-# Matched with fullmatch: "$" would also match before a final newline, letting "db\n" through.
-_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
-
-
-def validate_name(name: object, what: str) -> str:
-    """Return ``name`` if it is a usable identifier, else raise naming ``what`` was wrong.
-
-    >>> validate_name("database", "field name")
-    'database'
-    >>> validate_name("db\\n", "field name")  # fullmatch: "$" would let a final newline in
-    Traceback (most recent call last):
-    ...
-    ValueError: field name 'db\\n' is not valid: use letters, digits and _ . : - (starting with a letter, digit or _)
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"{what} must be a str, not {type(name).__name__}: {name!r}")
-    if not _NAME_RE.fullmatch(name):
-        raise ValueError(
-            f"{what} {name!r} is not valid: use letters, digits and _ . : - (starting with a letter, digit or _)"
-        )
-    return name
-
-
-# The longest duration accepted, about 292 years: what this platform can wait for. Beyond it a
-# timeout (Lock.acquire, Condition.wait) or a drain delay (time.sleep) raises OverflowError on
-# every run; ttls and intervals share the bound, as they also become Redis PX milliseconds and
-# lock lifetimes (64-bit), summed with a timeout.
-MAX_SECONDS = threading.TIMEOUT_MAX
-
-
-def validate_seconds(value: object, what: str, *, allow_zero: bool) -> float | None:
-    """Return an optional duration in seconds as a float; ``None`` passes through.
-
-    A duration is a finite int or float, positive (or zero with ``allow_zero``), and at most
-    ``threading.TIMEOUT_MAX``: the longest the platform can wait for.
-
-    >>> validate_seconds(30, "ttl", allow_zero=True)
-    30.0
-    >>> validate_seconds(1e10, "timeout", allow_zero=False)
-    Traceback (most recent call last):
-    ...
-    ValueError: timeout must be at most 9223372036 seconds (threading.TIMEOUT_MAX), got 10000000000.0
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{what} must be a number of seconds, not {type(value).__name__}: {value!r}")
-    number = float(value)
-    if math.isnan(number) or math.isinf(number):
-        raise ValueError(f"{what} must be a finite number of seconds, got {value!r}")
-    if number < 0 or (number == 0 and not allow_zero):
-        bound = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{what} must be {bound}, got {value!r}")
-    if number > MAX_SECONDS:
-        raise ValueError(f"{what} must be at most {MAX_SECONDS:.0f} seconds (threading.TIMEOUT_MAX), got {value!r}")
-    return number
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """A check's verdict with its details, for checks that need more than true/false.
-
-    ``status`` is ``"pass"``, ``"warn"`` or ``"fail"``; ``observed`` and ``unit`` become
-    ``observedValue`` / ``observedUnit`` in health+json.
-
-    >>> CheckResult.warn("disk 91% full", observed=0.91, unit="ratio").status
-    'warn'
-    """
-
-    status: Status
-    message: str | None = None
-    observed: Any = field(default=None, kw_only=True)
-    unit: str | None = field(default=None, kw_only=True)
-
-    def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"CheckResult status must be one of {STATUSES}, got {self.status!r}")
-        if self.message is not None and not isinstance(self.message, str):
-            raise TypeError(f"CheckResult message must be a str or None, not {self.message!r}")
-        if self.unit is not None and not isinstance(self.unit, str):
-            raise TypeError(f"CheckResult unit must be a str or None, not {self.unit!r}")
-
-    @classmethod
-    def ok(cls, message: str | None = None, *, observed: Any = None, unit: str | None = None) -> CheckResult:
-        """A passing result: ``CheckResult.ok("12 ms", observed=0.012, unit="s")``."""
-        return cls("pass", message, observed=observed, unit=unit)
-
-    @classmethod
-    def warn(cls, message: str | None = None, *, observed: Any = None, unit: str | None = None) -> CheckResult:
-        """A warning: ``CheckResult.warn("disk 91% full", observed=0.91, unit="ratio")``."""
-        return cls("warn", message, observed=observed, unit=unit)
-
-    @classmethod
-    def fail(cls, message: str | None = None, *, observed: Any = None, unit: str | None = None) -> CheckResult:
-        """A failure: ``CheckResult.fail("replica lag 40 s", observed=40, unit="s")``."""
-        return cls("fail", message, observed=observed, unit=unit)
-
-
-@dataclass(frozen=True, slots=True)
-class FieldResult:
-    """One evaluation of a field or check: immutable, safe to share between threads.
-
-    ``value`` is JSON-safe (see :func:`flask_status.serialize.json_safe`): a field's value,
-    a check's verdict (``True``/``False``), or ``None`` when the evaluation failed or the check
-    returned a :class:`CheckResult` (whose parts are in ``message``/``observed``/``unit``).
-    ``error`` is ``"ExceptionType: message"`` for a callable that raised or timed out, never a
-    traceback. ``observed_at`` is on the manager's clock (monotonic by default) and decides
-    freshness; ``time`` is the wall-clock time (epoch seconds) shown to people.
-
-    >>> FieldResult("db", "pass", value=True).ok
-    True
-    """
-
-    name: str
-    status: Status
-    value: Any = None
-    error: str | None = None
-    message: str | None = None
-    observed: Any = None
-    unit: str | None = None
-    duration: float = 0.0
-    observed_at: float = 0.0
-    time: float = 0.0
-    timed_out: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """True when the status is ``"pass"``."""
-        return self.status == "pass"
-
-    @property
-    def failed(self) -> bool:
-        """True when the status is ``"fail"``."""
-        return self.status == "fail"
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every attribute, for stores and ``--json`` output."""
-        return {
-            "name": self.name,
-            "status": self.status,
-            "value": self.value,
-            "error": self.error,
-            "message": self.message,
-            "observed": self.observed,
-            "unit": self.unit,
-            "duration": self.duration,
-            "observed_at": self.observed_at,
-            "time": self.time,
-            "timed_out": self.timed_out,
-        }
-
 
 FieldKind = Literal["field", "check"]
 
@@ -446,3 +303,191 @@ def _is_async(func: Callable[..., Any]) -> bool:
         return True
     call = getattr(target, "__call__", None)  # noqa: B004 - callable objects with async __call__
     return call is not None and inspect.iscoroutinefunction(call)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+Authenticator = Callable[[Callable[..., Any]], Callable[..., Any]]
+"""A view decorator, as for any Flask view: it may ``abort(401)`` / ``abort(403)``."""
+
+_ROUTE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # fullmatch: "$" lets a final newline in
+_BAD_URL_CHARS = re.compile(r"[\s?#<>]")
+
+
+def normalize_url(url: object) -> str:
+    """Return ``url`` with a leading slash; refuse non-strings and URLs Flask would misread.
+
+    >>> normalize_url("health/live")
+    '/health/live'
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str, not {type(url).__name__}: {url!r}")
+    if not url.strip("/"):
+        if url == "/":
+            return url
+        raise ValueError(f"url must not be empty, got {url!r}")
+    if _BAD_URL_CHARS.search(url):
+        raise ValueError(f"url {url!r} must be a plain path: no spaces, '?', '#' or '<converters>'")
+    return url if url.startswith("/") else "/" + url
+
+
+def normalize_message(message: object) -> dict[str, Any]:
+    """A fresh dict body from a message: a dict is copied, a str becomes ``{"message": str}``.
+
+    >>> normalize_message("Running")
+    {'message': 'Running'}
+    """
+    if message is None:
+        return {"status": "OK"}
+    if isinstance(message, str):
+        return {"message": message}
+    if isinstance(message, Mapping):
+        for key in message:
+            if not isinstance(key, str):
+                raise TypeError(f"message keys must be str, got {key!r}")
+        try:
+            return dict(json_safe(dict(message)))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"message is not JSON-serialisable: {exc}") from None
+    raise TypeError(f"message must be a dict or a str, not {type(message).__name__}: {message!r}")
+
+
+def validate_status_codes(codes: object, what: str = "status_codes") -> dict[str, int]:
+    """Check a ``{"pass": 200, "warn": 200, "fail": 503}``-style mapping (any subset).
+
+    >>> validate_status_codes({"warn": 207})
+    {'warn': 207}
+    """
+    if not isinstance(codes, Mapping):
+        raise TypeError(f"{what} must be a mapping of status to HTTP code, got {codes!r}")
+    checked: dict[str, int] = {}
+    for status, code in codes.items():
+        if status not in STATUSES:
+            raise ValueError(f"{what} keys must be 'pass', 'warn' or 'fail', got {status!r}")
+        # The health+json draft: pass and warn are 2xx-3xx, fail is 4xx-5xx.
+        low, high = (400, 599) if status == "fail" else (200, 399)
+        if isinstance(code, bool) or not isinstance(code, int) or not low <= code <= high:
+            raise ValueError(f"{what}[{status!r}] must be an HTTP status from {low} to {high}, got {code!r}")
+        checked[status] = code
+    return checked
+
+
+class StatusRoute:
+    """One named status route: its URL, message, fields, checks and authenticator.
+
+    Create routes with :meth:`StatusManager.add_route`. ``details`` is ``True`` (show every
+    field and check), ``False`` (answer with the status alone: the public readiness route), or
+    a callable deciding per request. ``format`` is ``"json"`` (the seed-style body) or
+    ``"health+json"``; ``None`` takes the app's ``STATUS_DEFAULT_FORMAT``. ``status_codes``
+    overrides the HTTP code of ``pass`` / ``warn`` / ``fail``. ``readiness=True`` marks a
+    readiness route: it fails while the manager drains (:meth:`StatusManager.drain`).
+
+    >>> route = StatusRoute("details", "/health/details", message={"service": "billing"})
+    >>> route.add_field("version", "2.0.0").constant
+    True
+    """
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        message: Mapping[str, Any] | str | None = None,
+        authenticator: Authenticator | None = None,
+        details: bool | Callable[[], bool] = True,
+        format: Format | None = None,
+        status_codes: Mapping[str, int] | None = None,
+        readiness: bool = False,
+    ) -> None:
+        validate_name(name, "route name")
+        if not _ROUTE_NAME_RE.fullmatch(name):
+            raise ValueError(f"route name {name!r} must be a Python-style identifier (letters, digits, _)")
+        optional_authenticator(authenticator)
+        if not isinstance(details, bool) and not callable(details):
+            raise TypeError(f"details must be a bool or a callable returning one, got {details!r}")
+        if not isinstance(readiness, bool):
+            raise TypeError(f"readiness must be a bool, got {readiness!r}")
+        if format is not None and format not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+        self.name = name
+        self.url = normalize_url(url)
+        self._message = normalize_message(message)
+        self.message: Mapping[str, Any] = MappingProxyType(self._message)
+        self.authenticator = authenticator
+        self.details = details
+        self.readiness = readiness
+        self.format: Format | None = format
+        self.status_codes: Mapping[str, int] = MappingProxyType(
+            validate_status_codes(status_codes) if status_codes is not None else {}
+        )
+        self.fields: tuple[Field, ...] = ()
+        #: Bumped whenever a field is added; rendered bodies of an older version are stale.
+        self.version = 0
+
+    def _add(self, field: Field) -> Field:
+        if field.name in self._message:
+            raise ValueError(f"{field.kind} name {field.name!r} is already a key of route {self.name!r}'s message")
+        if any(existing.name == field.name for existing in self.fields):
+            raise ValueError(f"route {self.name!r} already has a field or check named {field.name!r}")
+        self.fields = (*self.fields, field)
+        self.version += 1
+        return field
+
+    def add_field(self, name: str, value: Any, **options: Unpack[FieldOptions]) -> Field:
+        """Add a field: a JSON-serialisable constant, or a callable evaluated on request.
+
+        A callable's return value is the field's value; if it raises or times out, the
+        field's entry says why and the route answers 503 (unless ``critical=False``, which
+        only makes it warn). Options: ``ttl``, ``timeout``, ``failure_ttl``, ``stale``,
+        ``interval``, ``critical``, ``fail_after``, ``recover_after`` (see :class:`Field`).
+
+        >>> route = StatusRoute("details", "/details")
+        >>> route.add_field("queue", lambda: 3, timeout=2.0).timeout
+        2.0
+        """
+        return self._add(Field(name, value, **options))
+
+    def field(self, name: str, **options: Unpack[FieldOptions]) -> Callable[[F], F]:
+        """Decorator form of :meth:`add_field`; returns the function unchanged.
+
+        >>> route = StatusRoute("details", "/details")
+        >>> @route.field("cache", ttl=10)
+        ... def cache_ok():
+        ...     return True
+        """
+
+        def register(func: F) -> F:
+            self.add_field(name, func, **options)
+            return func
+
+        return register
+
+    def add_check(self, name: str, func: Callable[[], Any], **options: Unpack[CheckOptions]) -> Field:
+        """Add a check: ``func`` returns truthy (pass), falsy (fail) or a ``CheckResult``.
+
+        A check that raises or times out fails. Options are those of :meth:`add_field`, plus
+        ``component_type`` / ``component_id`` for health+json.
+
+        >>> route = StatusRoute("ready", "/ready")
+        >>> route.add_check("database", lambda: True, ttl=30).kind
+        'check'
+        """
+        return self._add(Field(name, func, kind="check", **options))
+
+    def check(self, name: str, **options: Unpack[CheckOptions]) -> Callable[[F], F]:
+        """Decorator form of :meth:`add_check`; returns the function unchanged.
+
+        >>> route = StatusRoute("ready", "/ready")
+        >>> @route.check("database", ttl=30)
+        ... def database():
+        ...     return True
+        """
+
+        def register(func: F) -> F:
+            self.add_check(name, func, **options)
+            return func
+
+        return register
+
+    def __repr__(self) -> str:
+        return f"<StatusRoute {self.name!r} {self.url} fields={[f.name for f in self.fields]}>"

@@ -1,0 +1,7 @@
+"""The engine: evaluating fields with fresh results, single flight, timeouts and schedules.
+
+:mod:`.policy` decides (pure functions), :mod:`.flight` keeps one run per field,
+:mod:`.election` picks one process per ttl for shared fields, :mod:`.execute` runs user code,
+:mod:`.pool` lends threads, :mod:`.scheduler` runs periodic fields, and :mod:`.runner` puts
+them together. Nothing here imports Flask.
+"""

@@ -1,0 +1,1 @@
+"""Turning reports into what a client reads: :mod:`.json` bodies and the HTML :mod:`.page`."""

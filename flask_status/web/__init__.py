@@ -1,0 +1,1 @@
+"""The web side: :mod:`.views` answer requests, :mod:`.events` announce status transitions."""
