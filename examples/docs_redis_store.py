@@ -5,8 +5,7 @@ import os
 import redis
 from flask import Flask
 
-from flask_status import StatusManager
-from flask_status import RedisStore
+from flask_status import RedisStore, StatusManager
 
 
 def exchange_rates_ok() -> bool:

@@ -3,7 +3,7 @@
 gunicorn -c examples/gunicorn.conf.py "examples.app:create_app()"
 """
 
-from flask_status.drain import post_worker_init, when_ready  # noqa: F401
+from flask_status.gunicorn import *  # noqa: F403
 
 bind = "0.0.0.0:8000"
 worker_class = "gthread"

@@ -17,6 +17,7 @@ __all__ = [
     "optional_authenticator",
     "positive_int",
     "require_callable",
+    "require_seconds",
     "validate_name",
     "validate_seconds",
 ]
@@ -77,6 +78,18 @@ def validate_seconds(value: object, what: str, *, allow_zero: bool) -> float | N
     if number > MAX_SECONDS:
         raise ValueError(f"{what} must be at most {MAX_SECONDS:.0f} seconds (threading.TIMEOUT_MAX), got {value!r}")
     return number
+
+
+def require_seconds(value: object, what: str, *, allow_zero: bool) -> float:
+    """:func:`validate_seconds` for a duration that must be given: ``None`` is refused too.
+
+    >>> require_seconds(2, "socket_timeout", allow_zero=False)
+    2.0
+    """
+    seconds = validate_seconds(value, what, allow_zero=allow_zero)
+    if seconds is None:
+        raise TypeError(f"{what} must be a number of seconds, not None")
+    return seconds
 
 
 def positive_int(value: Any, what: str) -> int:

@@ -10,7 +10,7 @@ seconds (default :data:`DEFAULT_DRAIN_DELAY`, read from the app's config).
 **gunicorn.** Name two hooks in your gunicorn config file::
 
     # gunicorn.conf.py
-    from flask_status.drain import post_worker_init, when_ready  # noqa: F401
+    from flask_status.gunicorn import *  # noqa: F403
 
     graceful_timeout = 20  # for requests still running when the delay ends
 
@@ -60,6 +60,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.wsgi import ClosingIterator
 
+from ._validate import validate_seconds
 from .extension import EXTENSION_KEY, StatusManager
 
 __all__ = [
@@ -114,9 +115,14 @@ def drain_delay(app: Flask, delay: float | None = None) -> float:
 
 
 def _seconds(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{what} must be a non-negative number of seconds, got {value!r}")
-    return float(value)
+    # One ValueError for every bad value (a str, None, -1, 1e10...): where it came from says it all.
+    try:
+        seconds = validate_seconds(value, what, allow_zero=True)
+    except (TypeError, ValueError):
+        seconds = None
+    if seconds is None:
+        raise ValueError(f"{what} must be a non-negative number of seconds, got {value!r}") from None
+    return seconds
 
 
 def drain_app(app: Flask) -> list[StatusManager]:

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._validate import validate_seconds
+from .._redis import redis_client, scheme_of
+from .._validate import require_seconds
 from ..results import CheckResult
 from ._extras import missing_extra
 
@@ -16,8 +17,6 @@ if TYPE_CHECKING:
     import redis
 
 __all__ = ["redis_check"]
-
-_SCHEMES = ("redis", "rediss", "unix")
 
 
 def redis_check(client_or_url: redis.Redis | str, *, timeout: float = 2.0) -> Callable[[], CheckResult]:
@@ -44,18 +43,14 @@ def redis_check(client_or_url: redis.Redis | str, *, timeout: float = 2.0) -> Ca
     try:
         import redis
         import redis.asyncio
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
     except ImportError as exc:
         raise missing_extra(__name__, "redis-py", "redis") from exc
 
-    seconds = validate_seconds(timeout, "redis_check timeout", allow_zero=False)
+    seconds = require_seconds(timeout, "redis_check timeout", allow_zero=False)
     get_client: Callable[[], redis.Redis]
     if isinstance(client_or_url, str):
-        scheme = client_or_url.partition("://")[0].lower() if "://" in client_or_url else ""
-        if scheme not in _SCHEMES:
-            raise ValueError(f"redis_check needs a redis://, rediss:// or unix:// URL, got scheme {scheme!r}")
         url = client_or_url
+        redis_client(url, timeout=seconds, what="redis_check")  # a bad URL fails here, at registration
         lock = threading.Lock()
         built: list[redis.Redis] = []
 
@@ -63,17 +58,10 @@ def redis_check(client_or_url: redis.Redis | str, *, timeout: float = 2.0) -> Ca
             if not built:
                 with lock:
                     if not built:
-                        built.append(
-                            redis.Redis.from_url(
-                                url,
-                                socket_timeout=seconds,
-                                socket_connect_timeout=seconds,
-                                retry=Retry(NoBackoff(), 0),
-                            )
-                        )
+                        built.append(redis_client(url, timeout=seconds, what="redis_check"))
             return built[0]
 
-        label = f"{scheme}://"
+        label = f"{scheme_of(url)}://"
     elif isinstance(client_or_url, redis.asyncio.Redis):
         raise TypeError("redis_check needs a synchronous client (redis.Redis), not redis.asyncio.Redis")
     elif callable(getattr(client_or_url, "ping", None)):

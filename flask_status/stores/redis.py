@@ -1,6 +1,6 @@
 """A results store shared between processes and hosts, on Redis (extra ``redis``: redis-py).
 
-:class:`RedisStore` implements the :class:`~flask_status.cache.ResultStore` protocol
+:class:`RedisStore` implements the :class:`~flask_status.stores.base.ResultStore` protocol
 (``get`` / ``put`` / ``clear``) plus a small lock (``acquire`` / ``release``) that elects one
 runner among all processes to run a check while the others wait for its result.
 
@@ -16,7 +16,7 @@ corrupt value, another program's key) is read as missing.
 
 Example (not run as a doctest: it needs a Redis server)::
 
-    from flask_status.redis_store import RedisStore
+    from flask_status import RedisStore
 
     store = RedisStore("redis://:secret@cache.internal:6379/0", prefix="shop-status")
     store.put("db", FieldResult("db", "pass", value=True), ttl=30)
@@ -38,10 +38,10 @@ import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
-from .._validate import validate_seconds
-from ..results import STATUSES, FieldResult
+from .._redis import redact_url, redis_client
+from .._validate import require_seconds
+from ..results import STATUSES, FieldResult, error_text
 from .base import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ log = logging.getLogger("flask_status")
 
 _T = TypeVar("_T")
 
-_SCHEMES = ("redis", "rediss", "unix")
 _MISSING_EXTRA = "flask_status.redis_store needs redis-py: pip install 'flask-status[redis]'"
 
 # Deletes the lock only while it still holds the caller's token: a holder whose lock expired
@@ -74,28 +73,6 @@ _CLEAR_BATCH = 500
 
 # Raised by RedisStore.acquire when Redis cannot be reached (or is in its retry_after pause
 # after an outage): nobody can be elected, so the caller runs the check locally.
-
-
-def redact_url(url: str) -> str:
-    """``url`` without credentials, query or fragment, fit for logs and error messages.
-
-    >>> redact_url("redis://user:s3cret@cache:6379/0?password=x")
-    'redis://user:***@cache:6379/0'
-    >>> redact_url("unix://:s3cret@/run/redis.sock?db=1")
-    'unix://:***@/run/redis.sock'
-    >>> redact_url("redis://cache:6379/0")
-    'redis://cache:6379/0'
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, has_password, _ = userinfo.partition(":")
-        netloc = f"{user}:***@{hostport}" if has_password else f"{user}@{hostport}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _glob_escape(text: str) -> str:
@@ -123,14 +100,6 @@ def _validate_key(key: object) -> str:
     if not key:
         raise ValueError("RedisStore key must not be empty")
     return key
-
-
-def _seconds(value: object, what: str, *, allow_zero: bool) -> float:
-    """A duration argument as a float: ``validate_seconds``, with ``None`` refused too."""
-    seconds = validate_seconds(value, what, allow_zero=allow_zero)
-    if seconds is None:
-        raise TypeError(f"{what} must be a number of seconds, not None")
-    return seconds
 
 
 def _milliseconds(ttl: float) -> int:
@@ -176,7 +145,7 @@ def _problem(data: Any) -> str | None:
 
 
 class RedisStore:
-    """A :class:`~flask_status.cache.ResultStore` on Redis, shared by every process using it.
+    """A :class:`~flask_status.stores.base.ResultStore` on Redis, shared by every process using it.
 
     ``client_or_url`` is a ``redis://``, ``rediss://`` or ``unix://`` URL, or a synchronous
     ``redis.Redis`` client. For a URL the store builds its own client with
@@ -240,8 +209,8 @@ class RedisStore:
             raise ImportError(_MISSING_EXTRA) from exc
 
         self.prefix = _validate_prefix(prefix)
-        timeout = _seconds(socket_timeout, "RedisStore socket_timeout", allow_zero=False)
-        pause = _seconds(retry_after, "RedisStore retry_after", allow_zero=True)
+        timeout = require_seconds(socket_timeout, "RedisStore socket_timeout", allow_zero=False)
+        pause = require_seconds(retry_after, "RedisStore retry_after", allow_zero=True)
         self.socket_timeout = timeout
         self.retry_after = pause
         self._unreachable: tuple[type[BaseException], ...] = (
@@ -252,7 +221,7 @@ class RedisStore:
         self._redis_error: type[Exception] = redis.RedisError
         self._client: redis.Redis
         if isinstance(client_or_url, str):
-            self._client = self._from_url(redis, client_or_url, timeout)
+            self._client = self._from_url(client_or_url, timeout)
             self._owns_client = True
         else:
             self._client = self._check_client(client_or_url)
@@ -264,29 +233,9 @@ class RedisStore:
         self._down_until = 0.0
         self._epoch = 0
 
-    def _from_url(self, module: Any, url: str, timeout: float) -> redis.Redis:
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        shown = redact_url(url)
-        scheme = url.partition("://")[0].lower() if "://" in url else ""
-        if scheme not in _SCHEMES:
-            raise ValueError(f"RedisStore needs a redis://, rediss:// or unix:// URL, got {shown!r}")
-        self._where = shown
-        try:
-            client: redis.Redis = module.Redis.from_url(
-                url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 0),
-            )
-        except ValueError as exc:
-            text = str(exc)
-            password = urlsplit(url).password if "@" in url else None
-            if password:
-                text = text.replace(password, "***")
-            raise ValueError(f"RedisStore: invalid Redis URL {shown!r}: {text}") from None
-        return client
+    def _from_url(self, url: str, timeout: float) -> redis.Redis:
+        self._where = redact_url(url)
+        return redis_client(url, timeout=timeout, what="RedisStore")
 
     @staticmethod
     def _check_client(client: object) -> redis.Redis:
@@ -355,11 +304,11 @@ class RedisStore:
                 "flask-status: shared store unreachable at %s (%s); it reads as empty and elects nobody "
                 "until it answers again (next try in %g s)",
                 self._where,
-                _error_text(exc),
+                error_text(exc),
                 self.retry_after,
             )
         else:
-            log.debug("flask-status: shared store still unreachable at %s (%s)", self._where, _error_text(exc))
+            log.debug("flask-status: shared store still unreachable at %s (%s)", self._where, error_text(exc))
 
     def _call(self, what: str, command: Callable[[], _T]) -> tuple[bool, _T | None]:
         """Run one Redis ``command``: ``(True, answer)``, or ``(False, None)`` when it could not.
@@ -378,7 +327,7 @@ class RedisStore:
         except self._redis_error as exc:
             self._reached(epoch)
             level = logging.DEBUG if what == "get" else logging.WARNING
-            log.log(level, "flask-status: shared store %s failed at %s: %s", what, self._where, _error_text(exc))
+            log.log(level, "flask-status: shared store %s failed at %s: %s", what, self._where, error_text(exc))
             return False, None
         self._reached(epoch)
         return True, answer
@@ -455,7 +404,7 @@ class RedisStore:
         that the lock of a process that died or hung expires by itself.
         """
         name = self.lock_key(key)
-        seconds = _seconds(ttl, "RedisStore.acquire ttl", allow_zero=False)
+        seconds = require_seconds(ttl, "RedisStore.acquire ttl", allow_zero=False)
         token = secrets.token_hex(16)
         millis = _milliseconds(seconds)
         ok, taken = self._call("acquire", lambda: self._client.set(name, token, nx=True, px=millis))
@@ -490,11 +439,6 @@ class RedisStore:
 
     def __repr__(self) -> str:
         return f"<RedisStore {self._where} prefix={self.prefix!r}>"
-
-
-def _error_text(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _describe_client(client: Any) -> str:
