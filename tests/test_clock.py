@@ -1,0 +1,87 @@
+"""One injectable clock: timeouts, hung runs and schedules proved on a manual clock, without sleeping."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from conftest import advance_when_waited, eventually
+from flask import Flask
+
+from flask_status import StatusManager
+from flask_status.clock import SYSTEM, ManualClock, as_clock
+from flask_status.engine.scheduler import Scheduler
+
+
+def test_a_timeout_passes_when_the_clock_says_so(app: Flask) -> None:
+    clock = ManualClock()
+    gate = threading.Event()
+    StatusManager(app, clock=clock).add_route("ready", "/ready").add_check("db", gate.wait, timeout=30)
+    client = app.test_client()
+    advance_when_waited(clock, 30)
+    response = client.get("/ready")
+    gate.set()
+    assert response.status_code == 503
+    assert response.get_json()["db"]["error"] == "TimeoutError: no result within 30 s"
+
+
+def test_a_wait_ends_early_when_the_run_finishes(app: Flask) -> None:
+    clock = ManualClock()
+    StatusManager(app, clock=clock).add_route("ready", "/ready").add_check("db", lambda: True, timeout=30)
+    assert app.test_client().get("/ready").status_code == 200  # no advance needed: the run answered
+    assert clock.now() == 1000.0
+
+
+def test_a_hung_run_is_counted_once_per_timeout_window(app: Flask) -> None:
+    clock = ManualClock()
+    gate = threading.Event()
+    status = StatusManager(app, clock=clock)
+    status.add_route("ready", "/ready").add_check("db", gate.wait, timeout=5, fail_after=3)
+    client = app.test_client()
+    advance_when_waited(clock, 5)
+    first = client.get("/ready").get_json()["db"]
+    advance_when_waited(clock, 5)
+    second = client.get("/ready").get_json()["db"]
+    advance_when_waited(clock, 5)
+    third = client.get("/ready")
+    gate.set()
+    assert (first["status"], second["status"]) == ("warn", "warn")
+    assert "failed 1 of 3" in first["message"] and "failed 2 of 3" in second["message"]
+    assert third.status_code == 503
+    assert third.get_json()["db"]["status"] == "fail"
+
+
+def test_the_scheduler_runs_periodic_checks_on_the_managers_clock(app: Flask, probe: Any) -> None:
+    clock = ManualClock()
+    database = probe(True)
+    status = StatusManager(app, clock=clock)
+    status.add_route("ready", "/ready").add_check("db", database, interval=60)
+    state = status.state(app)
+    scheduler = Scheduler()  # a private one: the process's own ticks in real time
+    try:
+        assert scheduler.run_due(state) <= 1.0
+        assert eventually(lambda: database.calls == 1)
+        scheduler.run_due(state)
+        clock.advance(59)
+        scheduler.run_due(state)
+        assert database.calls == 1  # not due yet, whatever real time passed
+        clock.advance(1)
+        scheduler.run_due(state)
+        assert eventually(lambda: database.calls == 2)
+    finally:
+        scheduler.stop()
+
+
+def test_manual_clock_moves_wall_time_with_it() -> None:
+    clock = ManualClock(start=10.0, wall_start=1_000.0)
+    clock.advance(5)
+    assert (clock.now(), clock.wall(), clock()) == (15.0, 1_005.0, 15.0)
+    with pytest.raises(ValueError, match="only moves forward"):
+        clock.advance(-1)
+
+
+def test_a_plain_callable_is_no_clock() -> None:
+    assert as_clock(SYSTEM) is SYSTEM
+    with pytest.raises(TypeError, match="clock must be a flask_status.clock.Clock"):
+        StatusManager(clock=lambda: 0.0)  # type: ignore[arg-type]
