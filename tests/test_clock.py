@@ -47,7 +47,8 @@ def test_a_hung_run_is_counted_once_per_timeout_window(app: Flask) -> None:
     third = client.get("/ready")
     gate.set()
     assert (first["status"], second["status"]) == ("warn", "warn")
-    assert "failed 1 of 3" in first["message"] and "failed 2 of 3" in second["message"]
+    assert "failed 1 of 3" in first["message"]
+    assert "failed 2 of 3" in second["message"]
     assert third.status_code == 503
     assert third.get_json()["db"]["status"] == "fail"
 
@@ -83,5 +84,5 @@ def test_manual_clock_moves_wall_time_with_it() -> None:
 
 def test_a_plain_callable_is_no_clock() -> None:
     assert as_clock(SYSTEM) is SYSTEM
-    with pytest.raises(TypeError, match="clock must be a flask_status.clock.Clock"):
+    with pytest.raises(TypeError, match=r"clock must be a flask_status\.clock\.Clock"):
         StatusManager(clock=lambda: 0.0)  # type: ignore[arg-type]
