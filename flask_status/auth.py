@@ -36,7 +36,6 @@ routes, apps and request threads.
 
 from __future__ import annotations
 
-import base64
 import enum
 import functools
 import hashlib
@@ -162,15 +161,38 @@ def _check_config_key(config_key: object, *, given: bool) -> str | None:
     return config_key
 
 
-def _credentials(scheme: str) -> str | None:
-    """The credentials of this request's ``Authorization`` header if it uses ``scheme``."""
+def _bearer_token() -> str | None:
+    """The token of this request's ``Authorization: Bearer`` header, if it has one.
+
+    Read here rather than from ``request.authorization``: Werkzeug takes a value with an ``=``
+    before its end for parameters, not a token, and our tokens may hold one (``a=b``).
+    """
     header = request.headers.get("Authorization")
     if not header:
         return None
     given, _, credentials = header.strip().partition(" ")
-    if given.lower() != scheme:
+    if given.lower() != "bearer":
         return None
     return credentials.strip() or None
+
+
+def _basic_credentials() -> tuple[str, str] | None:
+    """The username and password of this request's HTTP Basic ``Authorization`` header.
+
+    ``None`` for no header, another scheme, or a malformed one: not base64, or not UTF-8 once
+    decoded. Werkzeug reads a header without a colon as a username with an empty password;
+    a password is never empty (``parse_users``), so that one is refused too.
+    """
+    try:
+        authorization = request.authorization
+    except ValueError:  # base64 refuses non-ASCII text with a ValueError Werkzeug does not catch
+        return None
+    if authorization is None or authorization.type != "basic":
+        return None
+    user, password = authorization.username, authorization.password
+    if user is None or not password:
+        return None
+    return user, password
 
 
 # -- bearer tokens ----------------------------------------------------------------------------
@@ -256,7 +278,7 @@ def bearer_token(
         if not digests:
             warn("flask-status: bearer_token has no token configured (%s): denying every request", sources)
             _unauthorized(challenge)
-        presented = _credentials("bearer")
+        presented = _bearer_token()
         if presented is None:
             _unauthorized(challenge)
         given = _digest(presented.encode("utf-8", "surrogatepass"))
@@ -333,17 +355,11 @@ def basic_auth(
             where = f"arguments or app.config[{config_key!r}]" if config_key else "arguments"
             warn("flask-status: basic_auth has no user configured (%s): denying every request", where)
             _unauthorized(challenge)
-        credentials = _credentials("basic")
+        credentials = _basic_credentials()
         if credentials is None:
             _unauthorized(challenge)
-        try:
-            decoded = base64.b64decode(credentials, validate=True)
-        except ValueError:  # binascii.Error, or non-ASCII characters
-            _unauthorized(challenge)
-        user, colon, password = decoded.partition(b":")
-        if not colon:
-            _unauthorized(challenge)
-        user_digest, password_digest = _digest(user), _digest(password)
+        user, password = credentials
+        user_digest, password_digest = _digest(user.encode("utf-8")), _digest(password.encode("utf-8"))
         matched = False
         for expected_user, expected_password in pairs:  # every user, both parts: no early exit
             matched |= hmac.compare_digest(user_digest, expected_user) & hmac.compare_digest(

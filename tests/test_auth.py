@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -10,6 +11,8 @@ from typing import Any
 
 import pytest
 from flask import Flask, abort
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import TestResponse
 
@@ -451,6 +454,63 @@ def test_basic_errors_never_repeat_the_password() -> None:
         basic_auth({"ops": b"s3cret-pw"})  # type: ignore[dict-item]
     assert "s3cret" not in str(info.value)
     assert "'ops'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Basic " + base64.b64encode(b"ops:correct horse").decode() + "  ",
+        "basic   " + base64.b64encode(b"ops:correct horse").decode(),
+        "BASIC " + base64.b64encode(b"ops:correct horse").decode(),
+    ],
+)
+def test_basic_scheme_is_case_insensitive_and_spaces_are_tolerated(header: str) -> None:
+    assert_granted(StatusApp(basic_auth(USERS)).get({"Authorization": header}))
+
+
+@functools.cache
+def _basic_app() -> StatusApp:
+    """One app for every example of the properties below (an app per example would dominate)."""
+    return StatusApp(basic_auth(USERS))
+
+
+def _get_raw(header: bytes) -> TestResponse:
+    """A request with this ``Authorization`` header, as a WSGI server hands it over (latin-1)."""
+    return _basic_app().client.get(URL, environ_overrides={"HTTP_AUTHORIZATION": header.decode("latin-1")})
+
+
+_SCHEMES = (b"", b"Basic", b"Basic ", b"basic  ", b"Basic\t", b" Basic ", b"Bearer ", b"Digest ", b"Basic =")
+
+
+@settings(max_examples=400, deadline=None)
+@given(scheme=st.sampled_from(_SCHEMES), rest=st.binary(max_size=64))
+def test_basic_any_header_bytes_are_a_401(scheme: bytes, rest: bytes) -> None:
+    """Whatever bytes the header holds (not base64, not UTF-8, control characters, other
+    schemes), the answer is a 401 with the challenge: never a 500, never the route."""
+    response = _get_raw(scheme + rest)
+    assert_denied(response, 401)
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="status"'
+
+
+_VALID = sorted(f"{user}:{password}".encode() for user, password in USERS.items())
+_NEAR = st.one_of(
+    st.tuples(st.binary(max_size=3), st.sampled_from(_VALID), st.binary(max_size=3)).map(b"".join),
+    st.sampled_from(_VALID).flatmap(lambda valid: st.integers(0, len(valid)).map(lambda n: valid[:n])),
+    st.sampled_from(_VALID).map(lambda valid: valid.decode().encode("latin-1", "replace")),
+    st.binary(max_size=40),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=_NEAR)
+def test_basic_only_the_right_credentials_authenticate(raw: bytes) -> None:
+    """Well-formed Basic credentials let the request through exactly when they are, byte for
+    byte, one user's UTF-8 username, a colon and that user's password."""
+    response = _get_raw(b"Basic " + base64.b64encode(raw))
+    if raw in _VALID:
+        assert_granted(response)
+    else:
+        assert_denied(response, 401)
 
 
 # -- ip_allowlist -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import importlib.resources
 import json
 import os
 import re
@@ -23,6 +24,8 @@ from typing import Any
 import pytest
 from conftest import FakeClock, require
 from flask import Flask, request
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from flask_status import CheckResult, RouteReport, StatusManager, StatusRoute
 from flask_status.clock import SYSTEM, Clock
@@ -164,7 +167,7 @@ def test_page_escapes_everything(app: Flask) -> None:
     assert "<script" not in text.lower()
     assert "<img" not in text.lower()
     assert ESCAPED in text
-    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in text
+    assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in text  # Jinja2's (MarkupSafe's) entity for '"'
     page = Page(text)
     assert "script" not in page.tags
     assert "img" not in page.tags
@@ -235,6 +238,84 @@ def test_page_is_utf8(app: Flask) -> None:
     raw = render_page(status.evaluate("details", app), now=status.clock.now())
     assert b'<meta charset="utf-8">' in raw
     assert Page(raw.decode("utf-8")).row("greeting")[3] == '"café ✓ 日本"'
+
+
+def test_page_is_a_template_that_ships_with_the_package() -> None:
+    templates = importlib.resources.files("flask_status.render") / "templates"
+    assert (templates / "status.html").is_file()
+    stylesheet = (templates / "status.css").read_text("utf-8")
+    route = StatusRoute("live", "/live")
+    page = Page(render_page(RouteReport(route, (), "pass", 0.0), now=0.0).decode())
+    assert page.style == stylesheet  # the one the policy's hash allows (test above)
+
+
+def test_page_ignores_the_apps_templates_and_jinja_settings(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    """The page has a Jinja2 environment of its own: an app's templates and filters cannot change
+    it, nor can switching the app's autoescaping off."""
+    (tmp_path / "status.html").write_text("HIJACKED {{ name|safe }}")
+    (tmp_path / "status.css").write_text("body{background:url(https://example.invalid/x)}")
+    app = make_app()
+    app.template_folder = str(tmp_path)
+    app.jinja_env.autoescape = False
+    app.jinja_env.filters["upper"] = lambda value: "HIJACKED"
+    status = StatusManager(app)
+    status.add_route("details", "/details").add_check("evil", lambda: CheckResult.warn(SCRIPT))
+    with app.test_request_context():
+        assert "HIJACKED" in app.jinja_env.get_template("status.html").render(name="x")  # the app's own
+    response = app.test_client().get("/details", headers={"Accept": BROWSER_ACCEPT})
+    text = response.get_data(as_text=True)
+    assert response.mimetype == "text/html"
+    assert "HIJACKED" not in text
+    assert "example.invalid" not in text
+    assert "<script" not in text
+    assert Page(text).row("evil")[2:4] == ["WARN", SCRIPT]
+
+
+def _page_of(message: str, observed: str, unit: str, error: str, key: str, value: str, title: str) -> str:
+    route = StatusRoute("details", "/details", message={key: value})
+    route.add_check("said", lambda: True)
+    route.add_check("broke", lambda: True)
+    results = (
+        FieldResult("said", "warn", message=message, observed=observed, unit=unit),
+        FieldResult("broke", "fail", error=error),
+    )
+    return render_page(RouteReport(route, results, "fail", 0.0), now=0.0, title=title).decode("utf-8")
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+# Any text, with pieces of markup mixed in often: plain st.text() seldom writes "<b".
+_MARKUP = ("<", ">", "&", '"', "'", "<b>", "</td>", "</table>", "<!--", "-->", "<script>", "&amp;", "&#60;", "=")
+_TEXT = st.lists(st.one_of(st.sampled_from(_MARKUP), st.text()), max_size=8).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    message=_TEXT,
+    observed=_TEXT,
+    unit=_TEXT.filter(bool),
+    error=_TEXT,
+    key=_TEXT.filter(lambda key: key not in ("", "status")),
+    value=_TEXT,
+    title=_TEXT,
+)
+def test_no_text_from_the_app_ever_becomes_markup(
+    message: str, observed: str, unit: str, error: str, key: str, value: str, title: str
+) -> None:
+    """Whatever a check says (message, observed value, unit, error), and whatever the route's
+    message and title hold, it is text on the page: the same elements and attributes as a page of
+    plain words, and each cell reads exactly what was given."""
+    page = Page(_page_of(message, observed, unit, error, key, value, title))
+    benign = Page(_page_of(*"abcdefg"))
+    assert page.tags == benign.tags
+    assert page.attrs == benign.attrs
+    assert page.style == benign.style
+    assert page.title == f"{title}: FAIL"
+    assert page.row("said")[3] == _words(f"{message} {json.dumps(observed, ensure_ascii=False)} {unit}")
+    assert page.row("broke")[3] == _words(error)
+    assert _words(f"{key} {value}") in page.text
 
 
 # -- through the views: text/html for browsers on details routes, JSON for everyone else ------
