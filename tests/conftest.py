@@ -1,161 +1,56 @@
 """Shared fixtures and helpers: an app factory, a clock tests move by hand, counting callables,
-free ports and waits, private redis-servers, live threaded servers, and skip-or-fail-in-CI."""
+private redis-servers, live threaded servers. The helpers to run and reach servers (free ports,
+the wait helper, the HTTP GET, redis-server, gunicorn, skip-or-fail-in-CI) live in ``_servers.py``;
+they are re-exported here for the modules that import them from ``conftest``."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from contextlib import ExitStack, contextmanager
+from typing import Any
 
 import pytest
+from _servers import IN_CI as IN_CI
+from _servers import Answer as Answer
+from _servers import RedisServer as RedisServer
+from _servers import eventually as eventually
+from _servers import free_port as free_port
+from _servers import get as get
+from _servers import private_redis as private_redis
+from _servers import redis_binary as redis_binary
+from _servers import require as require
+from _servers import unavailable as unavailable
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from flask_status.clock import ManualClock
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
-
-def unavailable(reason: str, hint: str = "") -> NoReturn:
-    """Skip a test for a missing server, tool or library when run by hand; fail it under ``CI=true``.
-
-    ``hint`` (how to provide what is missing) is added to the reason.
-    """
-    more = f"; {hint}" if hint else ""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: a missing server is a failure, not a skip{more})", pytrace=False)
-    pytest.skip(f"{reason}{more}")
-
-
-def require(available: bool, reason: str) -> None:
-    """Skip a test that needs a missing server when run by hand; fail it under ``CI=true``."""
-    if not available:
-        unavailable(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {seconds} s")
-        time.sleep(0.02)
-
-
-def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    """Whether ``condition`` became true within ``seconds`` (for ``assert eventually(...)``)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-@dataclass
-class RedisServer:
-    """A private redis-server: stop, pause and start it again on the same port."""
-
-    binary: str
-    port: int
-    args: tuple[str, ...] = ()
-    password: str | None = None
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    def url(self, password: str | None = None) -> str:
-        secret = password if password is not None else self.password
-        auth = f":{secret}@" if secret else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
-
-    def client(self) -> Any:
-        import redis
-
-        return redis.Redis(
-            port=self.port, password=self.password, socket_timeout=2, socket_connect_timeout=2, protocol=2
-        )
-
-    def start(self) -> None:
-        command = [
-            self.binary,
-            *("--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
-            *self.args,
-        ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        probe = self.client()
-
-        def answers() -> bool:
-            assert self.process is not None
-            assert self.process.poll() is None, f"redis-server exited with {self.process.returncode}"
-            try:
-                return bool(probe.ping())
-            except Exception:
-                return False
-
-        try:
-            wait_for(answers, 10, "private redis-server did not answer PING")
-        finally:
-            probe.close()
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGCONT)
-            process.terminate()
-            process.wait(10)
-
-    def pause(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
-
-
-def redis_binary() -> str:
-    try:
-        import redis  # noqa: F401
-    except ImportError:
-        unavailable("redis-py is not installed: pip install 'flask-status[redis]'")
-    binary = shutil.which("redis-server")
-    if binary is None:
-        unavailable("redis-server is not installed (apt-get install redis-server)")
-    return binary
+def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None:
+    """``assert eventually(condition, seconds), what``: the older spelling, kept for the modules
+    that still use it; new tests use :func:`_servers.eventually`."""
+    assert eventually(condition, seconds, every=0.02), f"{what} within {seconds} s"
 
 
 @pytest.fixture
 def start_redis() -> Iterator[Callable[..., RedisServer]]:
-    """Start private redis-servers for one test (stopped, paused or restarted at will)."""
-    binary = redis_binary()
-    started: list[RedisServer] = []
+    """Start private redis-servers for one test (``args`` go to redis-server; stopped, paused or
+    restarted at will); every one is stopped at teardown."""
+    redis_binary()  # skip (or fail in CI) before the test starts
+    with ExitStack() as stack:
 
-    def start(*args: str, password: str | None = None) -> RedisServer:
-        if password is not None:
-            args = (*args, "--requirepass", password)
-        instance = RedisServer(binary, free_port(), args, password)
-        started.append(instance)
-        instance.start()
-        return instance
+        def start(*args: str, password: str | None = None) -> RedisServer:
+            return stack.enter_context(private_redis(*args, password=password))
 
-    try:
         yield start
-    finally:
-        for instance in started:
-            instance.stop()
+
+
+@pytest.fixture
+def redis_server(start_redis: Callable[..., RedisServer]) -> RedisServer:
+    """One private redis-server of this test."""
+    return start_redis()
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -199,7 +94,7 @@ def serve() -> Iterator[Callable[[Flask], str]]:
 
 
 FakeClock = ManualClock
-"""The clock tests move by hand: freshness, timeouts and schedules all read it."""
+"""The older name of :class:`flask_status.clock.ManualClock`, kept for the modules that still use it."""
 
 
 def advance_when_waited(clock: ManualClock, seconds: float) -> threading.Thread:
@@ -207,7 +102,7 @@ def advance_when_waited(clock: ManualClock, seconds: float) -> threading.Thread:
     passes at once, with no real sleep. Returns the (daemon) thread doing it."""
 
     def advance() -> None:
-        wait_for(lambda: clock.waiting > 0, 10.0, "a thread waiting on the clock")
+        assert eventually(lambda: clock.waiting > 0, 10.0), "no thread waited on the clock within 10 s"
         clock.advance(seconds)
 
     thread = threading.Thread(target=advance, daemon=True)
@@ -254,8 +149,9 @@ class Probe:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    """The clock tests move by hand: freshness, timeouts and schedules all read it."""
+    return ManualClock()
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from conftest import FakeClock
 from flask import Flask
 
 from flask_status import CheckResult, StatusManager
+from flask_status.clock import ManualClock
 
 
 def test_async_field_and_check(app: Flask) -> None:
@@ -43,7 +43,7 @@ def test_async_partial_is_detected(app: Flask) -> None:
     assert app.test_client().get("/d").get_json()["ping"] == "db"
 
 
-def test_async_caching_and_single_flight(app: Flask, clock: FakeClock) -> None:
+def test_async_caching_and_single_flight(app: Flask, clock: ManualClock) -> None:
     calls = 0
     lock = threading.Lock()
 

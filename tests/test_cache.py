@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import FakeClock
 from flask import Flask
 
 from flask_status import FieldResult, StatusManager
+from flask_status.clock import ManualClock
 from flask_status.definitions import Field
 from flask_status.stores.memory import MemoryStore
 
@@ -23,7 +23,7 @@ def test_without_ttl_runs_every_request(app: Flask, probe: Any) -> None:
     assert queue.calls == 3
 
 
-def test_ttl_caches_until_expiry(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_ttl_caches_until_expiry(app: Flask, clock: ManualClock, probe: Any) -> None:
     database = probe("up")
     StatusManager(app, clock=clock).add_route("d", "/d").add_field("database", database, ttl=30)
     client = app.test_client()
@@ -37,7 +37,7 @@ def test_ttl_caches_until_expiry(app: Flask, clock: FakeClock, probe: Any) -> No
     assert database.calls == 2
 
 
-def test_ttl_zero_never_caches(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_ttl_zero_never_caches(app: Flask, clock: ManualClock, probe: Any) -> None:
     field = probe(1)
     StatusManager(app, clock=clock).add_route("d", "/d").add_field("f", field, ttl=0)
     client = app.test_client()
@@ -46,7 +46,7 @@ def test_ttl_zero_never_caches(app: Flask, clock: FakeClock, probe: Any) -> None
     assert field.calls == 2
 
 
-def test_failure_is_cached_for_failure_ttl_only(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_failure_is_cached_for_failure_ttl_only(app: Flask, clock: ManualClock, probe: Any) -> None:
     database = probe(error=ConnectionError("refused"))
     route = StatusManager(app, clock=clock).add_route("d", "/d")
     route.add_field("database", database, ttl=60, failure_ttl=2)
@@ -64,7 +64,7 @@ def test_failure_is_cached_for_failure_ttl_only(app: Flask, clock: FakeClock, pr
     assert database.calls == 2  # the success is kept for the full ttl
 
 
-def test_default_failure_ttl_comes_from_config(make_app: Callable[..., Flask], clock: FakeClock, probe: Any) -> None:
+def test_default_failure_ttl_comes_from_config(make_app: Callable[..., Flask], clock: ManualClock, probe: Any) -> None:
     app = make_app(STATUS_FAILURE_TTL=1.0)
     database = probe(error=ConnectionError("refused"))
     StatusManager(app, clock=clock).add_route("d", "/d").add_field("database", database, ttl=60)
@@ -78,7 +78,7 @@ def test_default_failure_ttl_comes_from_config(make_app: Callable[..., Flask], c
     assert database.calls == 2
 
 
-def test_default_ttl_from_config(make_app: Callable[..., Flask], clock: FakeClock, probe: Any) -> None:
+def test_default_ttl_from_config(make_app: Callable[..., Flask], clock: ManualClock, probe: Any) -> None:
     app = make_app(STATUS_DEFAULT_TTL=10)
     field = probe(1)
     StatusManager(app, clock=clock).add_route("d", "/d").add_field("f", field)
@@ -88,7 +88,7 @@ def test_default_ttl_from_config(make_app: Callable[..., Flask], clock: FakeCloc
     assert field.calls == 1
 
 
-def test_constructor_overrides_config(make_app: Callable[..., Flask], clock: FakeClock, probe: Any) -> None:
+def test_constructor_overrides_config(make_app: Callable[..., Flask], clock: ManualClock, probe: Any) -> None:
     app = make_app(STATUS_DEFAULT_TTL=10)
     field = probe(1)
     StatusManager(app, clock=clock, default_ttl=0).add_route("d", "/d").add_field("f", field)
@@ -98,7 +98,7 @@ def test_constructor_overrides_config(make_app: Callable[..., Flask], clock: Fak
     assert field.calls == 2
 
 
-def test_same_callable_on_two_routes_shares_one_entry(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_same_callable_on_two_routes_shares_one_entry(app: Flask, clock: ManualClock, probe: Any) -> None:
     database = probe(True)
     status = StatusManager(app, clock=clock)
     status.add_route("ready", "/ready", details=False).add_check("database", database, ttl=30)
@@ -113,7 +113,7 @@ def test_same_callable_on_two_routes_shares_one_entry(app: Flask, clock: FakeClo
     assert database.calls == 2
 
 
-def test_different_callables_under_one_name_do_not_share(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_different_callables_under_one_name_do_not_share(app: Flask, clock: ManualClock, probe: Any) -> None:
     primary, replica = probe("primary"), probe("replica")
     status = StatusManager(app, clock=clock)
     status.add_route("a", "/a").add_field("database", primary, ttl=30)
@@ -123,7 +123,7 @@ def test_different_callables_under_one_name_do_not_share(app: Flask, clock: Fake
     assert client.get("/b").get_json()["database"] == "replica"
 
 
-def test_a_field_and_a_check_of_one_callable_and_name_never_share(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_a_field_and_a_check_of_one_callable_and_name_never_share(app: Flask, clock: ManualClock, probe: Any) -> None:
     queue = probe(2)
     status = StatusManager(app, clock=clock)
     status.add_route("details", "/details").add_field("queue", queue, ttl=30)
@@ -143,7 +143,7 @@ def test_a_field_and_a_check_have_different_stable_keys() -> None:
     assert Field("queue", queue).key != Field("queue", queue, kind="check").key
 
 
-def test_fresh_route_serves_the_rendered_body_without_evaluating(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_fresh_route_serves_the_rendered_body_without_evaluating(app: Flask, clock: ManualClock, probe: Any) -> None:
     database = probe(True)
     status = StatusManager(app, clock=clock)
     status.add_route("d", "/d").add_field("database", database, ttl=30)
@@ -162,7 +162,7 @@ def test_fresh_route_serves_the_rendered_body_without_evaluating(app: Flask, clo
     assert len(evaluations) == 1
 
 
-def test_memory_store_expiry_and_bounds(clock: FakeClock) -> None:
+def test_memory_store_expiry_and_bounds(clock: ManualClock) -> None:
     store = MemoryStore(2, timer=clock)
     one, two, three = (FieldResult(n, "pass") for n in ("one", "two", "three"))
     store.put("one", one, 5)

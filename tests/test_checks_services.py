@@ -19,7 +19,6 @@ import importlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -28,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-import conftest
+import _servers
 import pytest
-from conftest import free_port, wait_for
+from _servers import RedisServer, eventually, free_port
 from flask import Flask
 
 from flask_status import StatusManager
@@ -51,7 +50,7 @@ pytestmark = pytest.mark.server
 
 def unavailable(reason: str) -> NoReturn:
     """Skip the test for a missing server or tool; in CI (``CI=true``) fail it instead."""
-    conftest.unavailable(reason, hint="start the servers with: bash .ci/services.sh")
+    _servers.unavailable(reason, hint="start the servers with: bash .ci/services.sh")
 
 
 def require(module: str) -> Any:
@@ -124,72 +123,6 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-@dataclass
-class PrivateRedis:
-    """A redis-server of this test alone, on a free port: stop or pause it at will."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.terminate()
-            self.process.wait(10)
-
-    def pause(self) -> None:
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.process.send_signal(signal.SIGCONT)
-
-
-@pytest.fixture
-def start_redis() -> Iterator[Callable[..., PrivateRedis]]:
-    """Start private redis-servers (extra arguments go to redis-server); all stop at teardown."""
-    redis = require("redis")
-    binary = shutil.which("redis-server")
-    if binary is None:
-        unavailable("redis-server is not installed (apt-get install redis-server)")
-    started: list[PrivateRedis] = []
-
-    def start(*args: str, password: str | None = None) -> PrivateRedis:
-        port = free_port()
-        command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *args]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        server = PrivateRedis(process, port)
-        started.append(server)
-        probe = redis.Redis(port=port, password=password, socket_timeout=0.5, socket_connect_timeout=0.5)
-
-        def answers() -> bool:
-            assert process.poll() is None, f"redis-server exited with {process.returncode}"
-            try:
-                return bool(probe.ping())
-            except redis.RedisError:
-                return False
-
-        try:
-            wait_for(answers, 10, "private redis-server did not answer PING")
-        finally:
-            probe.close()
-        return server
-
-    try:
-        yield start
-    finally:
-        for server in started:
-            server.stop()
-
-
-@pytest.fixture
-def private_redis(start_redis: Callable[..., PrivateRedis]) -> PrivateRedis:
-    return start_redis()
-
-
 def test_redis_url_passes(redis_url: str) -> None:
     app = status_app("cache", redis_check(redis_url))
     assert_passes(app, "cache")
@@ -217,8 +150,8 @@ def test_redis_health_json(redis_url: str) -> None:
     assert entry["observedUnit"] == "s"
 
 
-def test_redis_password(start_redis: Callable[..., PrivateRedis]) -> None:
-    server = start_redis("--requirepass", "right-secret", password="right-secret")
+def test_redis_password(start_redis: Callable[..., RedisServer]) -> None:
+    server = start_redis(password="right-secret")
     good = status_app("cache", redis_check(f"redis://:right-secret@127.0.0.1:{server.port}/0"))
     assert_passes(good, "cache")
     bad = status_app("cache", redis_check(f"redis://:hunter2-secret@127.0.0.1:{server.port}/0"))
@@ -241,19 +174,19 @@ def test_redis_unreachable_fails() -> None:
     assert "s3cret" not in error
 
 
-def test_redis_server_stopped_mid_test(private_redis: PrivateRedis) -> None:
-    app = status_app("cache", redis_check(private_redis.url, timeout=1.0))
+def test_redis_server_stopped_mid_test(redis_server: RedisServer) -> None:
+    app = status_app("cache", redis_check(redis_server.url(), timeout=1.0))
     assert_passes(app, "cache")
-    private_redis.stop()
+    redis_server.stop()
     error = assert_fails(app, "cache")
     assert error.startswith("ConnectionError: ")
-    assert str(private_redis.port) in error
+    assert str(redis_server.port) in error
 
 
-def test_redis_hung_server_hits_socket_timeout(private_redis: PrivateRedis) -> None:
-    app = status_app("cache", redis_check(private_redis.url, timeout=0.3), timeout=2.0)
+def test_redis_hung_server_hits_socket_timeout(redis_server: RedisServer) -> None:
+    app = status_app("cache", redis_check(redis_server.url(), timeout=0.3), timeout=2.0)
     assert_passes(app, "cache")
-    private_redis.pause()
+    redis_server.pause()
     try:
         started = time.monotonic()
         error = assert_fails(app, "cache")
@@ -261,22 +194,22 @@ def test_redis_hung_server_hits_socket_timeout(private_redis: PrivateRedis) -> N
         assert error.startswith("TimeoutError: ")
         assert error != "TimeoutError: no result within 2 s"
     finally:
-        private_redis.resume()
+        redis_server.resume()
     assert_passes(app, "cache")  # the server is back: so is the check
 
 
-def test_redis_hung_server_hits_route_timeout(private_redis: PrivateRedis) -> None:
+def test_redis_hung_server_hits_route_timeout(redis_server: RedisServer) -> None:
     redis = require("redis")
-    client = redis.Redis(port=private_redis.port, socket_timeout=3, socket_connect_timeout=3)
+    client = redis.Redis(port=redis_server.port, socket_timeout=3, socket_connect_timeout=3)
     app = status_app("cache", redis_check(client), timeout=0.3)
     try:
         assert_passes(app, "cache")
-        private_redis.pause()
+        redis_server.pause()
         started = time.monotonic()
         assert assert_fails(app, "cache") == "TimeoutError: no result within 0.3 s"
         assert time.monotonic() - started < 1.5
     finally:
-        private_redis.resume()
+        redis_server.resume()
         client.close()
 
 
@@ -414,7 +347,7 @@ def test_postgres_slow_query_hits_route_timeout(postgres_url: str) -> None:
         assert assert_fails(app, "database") == "TimeoutError: no result within 0.3 s"
         assert time.monotonic() - started < 0.9
         # The run that timed out still finishes on its own and returns its connection.
-        wait_for(lambda: engine.pool.checkedout() == 0, 5, "the timed-out run did not return its connection")
+        assert eventually(lambda: engine.pool.checkedout() == 0, 5), "the timed-out run did not return its connection"
     finally:
         engine.dispose()
 

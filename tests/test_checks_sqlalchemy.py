@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _servers import eventually
 
 
 def _require(module: str) -> Any:
@@ -123,10 +124,8 @@ def test_locked_database_times_out(sqlite_file: Path) -> None:
         assert response.get_json()["database"]["error"] == "TimeoutError: no result within 0.3 s"
         locker.execute("ROLLBACK")
         # The run that timed out finishes once the lock is gone; the next request passes.
-        deadline = time.monotonic() + 5
-        while (response := app.test_client().get("/ready")).status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert_passes(response)
+        assert eventually(lambda: app.test_client().get("/ready").status_code == 200, 5, every=0.05)
+        assert_passes(app.test_client().get("/ready"))
     finally:
         locker.close()
         engine.dispose()

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from _servers import Answer, eventually, get
 from conftest import threaded_servers
 from flask import Flask
 
@@ -103,9 +101,7 @@ def test_a_hung_field_does_not_pile_up_threads(app: Flask, probe: Any, release: 
     assert runner.inflight == 1
     assert runner.pool.threads == 1
     release.set()  # the dependency answers again: the route recovers by itself
-    deadline = time.monotonic() + 5
-    while runner.inflight and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert eventually(lambda: runner.inflight == 0, 5)
     assert app.test_client().get("/d").status_code == 200
 
 
@@ -125,14 +121,6 @@ def serve() -> Iterator[Callable[[Flask], str]]:
         yield start
 
 
-def _get(url: str) -> tuple[int, Any]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def test_real_threaded_server_burst(app: Flask, serve: Callable[[Flask], str], probe: Any) -> None:
     costly = [probe(i, sleep=0.2) for i in range(4)]
     route = StatusManager(app).add_route("d", "/d")
@@ -141,15 +129,15 @@ def test_real_threaded_server_burst(app: Flask, serve: Callable[[Flask], str], p
     base = serve(app)
     barrier = threading.Barrier(16)
 
-    def one(_: int) -> tuple[int, Any]:
+    def one(_: int) -> Answer:
         barrier.wait()
-        return _get(base + "/d")
+        return get(base, "/d")
 
     started = time.monotonic()
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(one, range(16)))
     elapsed = time.monotonic() - started
-    assert {code for code, _ in results} == {200}
-    assert all(body == {"status": "OK", "f0": 0, "f1": 1, "f2": 2, "f3": 3} for _, body in results)
+    assert {answer.status for answer in results} == {200}
+    assert all(answer.json() == {"status": "OK", "f0": 0, "f1": 1, "f2": 2, "f3": 3} for answer in results)
     assert [f.calls for f in costly] == [1, 1, 1, 1]
     assert elapsed < 2.0, f"burst took {elapsed:.2f} s"

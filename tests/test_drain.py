@@ -7,7 +7,6 @@ liveness every 50 ms from a thread, send SIGTERM, and check what a load balancer
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
@@ -17,13 +16,12 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from _servers import APPS, Answer, Poller, ServerProcess, eventually, free_port, get, gunicorn, launch
 from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -31,9 +29,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from flask_status import StatusManager, drain
 from flask_status.drain import DEFAULT_DRAIN_DELAY, drain_app, drain_delay, find_apps, install_sigterm_drain
 
-APPS = Path(__file__).resolve().parent / "apps"
-ROOT = APPS.parent.parent
-GUNICORN = [sys.executable, "-m", "gunicorn"]
 DELAY = 1.5  # STATUS_DRAIN_DELAY of the served app
 TURN = 0.5  # readiness must answer 503 this soon after SIGTERM
 EXIT_MARGIN = 5.0  # the server must have exited this long after the delay
@@ -186,60 +181,13 @@ def test_shared_page_is_shared_with_forked_children() -> None:
 # -- real servers ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Result:
-    path: str
-    start: float
-    end: float
-    status: int | None
-    body: bytes = b""
-    error: str | None = None
-
-
-def get(port: int, path: str, timeout: float = 5.0) -> Result:
-    """One GET on a new connection (``Connection: close``), as a load balancer's probe does."""
-    start = time.monotonic()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers={"Connection": "close"})
-        response = conn.getresponse()
-        body = response.read()
-        return Result(path, start, time.monotonic(), response.status, body)
-    except (OSError, http.client.HTTPException) as error:
-        return Result(path, start, time.monotonic(), None, error=f"{type(error).__name__}: {error}")
-    finally:
-        conn.close()
-
-
-class Poller(threading.Thread):
-    """Polls readiness and liveness every 50 ms until stopped, keeping every result."""
-
-    def __init__(self, port: int, paths: tuple[str, ...] = ("/health/ready", "/health/live")) -> None:
-        super().__init__(daemon=True)
-        self.port = port
-        self.paths = paths
-        self.results: list[Result] = []
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.is_set():
-            for path in self.paths:
-                self.results.append(get(self.port, path, timeout=3.0))
-            self.halt.wait(0.05)
-
-    def stop(self) -> list[Result]:
-        self.halt.set()
-        self.join(10)
-        return self.results
-
-
 class Later(threading.Thread):
     """One request, sent from a thread (at ``at``, a monotonic time, if given)."""
 
     def __init__(self, port: int, path: str, at: float | None = None) -> None:
         super().__init__(daemon=True)
         self.port, self.path, self.at = port, path, at
-        self.result: Result | None = None
+        self.result: Answer | None = None
         self.start()
 
     def run(self) -> None:
@@ -247,70 +195,44 @@ class Later(threading.Thread):
             time.sleep(max(0.0, self.at - time.monotonic()))
         self.result = get(self.port, self.path, timeout=10.0)
 
-    def wait(self) -> Result:
+    def wait(self) -> Answer:
         self.join(15)
         assert self.result is not None, f"{self.path} never finished"
         return self.result
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def output(self, tail: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-tail:]
-
-
-@contextmanager
-def serving(command: list[str], port: int, tmp_path: Path, delay: float = DELAY) -> Iterator[Server]:
-    """Run ``command`` in its own process group until it answers; kill the group at teardown."""
-    log = tmp_path / "server.log"
-    env = {**os.environ, "DRAIN_DELAY": str(delay), "PYTHONUNBUFFERED": "1"}
-    env.pop("SERVER_SOFTWARE", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    server = Server(process, port, log)
-    try:
-        deadline = time.monotonic() + 15
-        while get(port, "/health/live", timeout=1).status != 200:
-            assert process.poll() is None, f"server exited with {process.returncode}:\n{server.output()}"
-            assert time.monotonic() < deadline, f"server did not answer within 15 s:\n{server.output()}"
-            time.sleep(0.05)
-        yield server
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-        with suppress(ProcessLookupError):  # gunicorn's workers are in its group: none may outlive the test
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def gunicorn(port: int, worker_class: str, workers: int = 2) -> list[str]:
-    return [
-        *GUNICORN,
+def serving(
+    tmp_path: Path, worker_class: str, workers: int = 2, delay: float = DELAY
+) -> AbstractContextManager[ServerProcess]:
+    """gunicorn serving drain_app, draining for ``delay`` seconds on SIGTERM."""
+    return gunicorn(
+        "drain_app:app",
         "--config", str(APPS / "drain_gunicorn.py"),
-        "--chdir", str(APPS),
-        "--bind", f"127.0.0.1:{port}",
         "--workers", str(workers),
         "--worker-class", worker_class,
         "--threads", "4",
-        "--no-control-socket",
-        "drain_app:app",
-    ]  # fmt: skip
+        log=tmp_path / "server.log",
+        env={"DRAIN_DELAY": str(delay)},
+        ready="/health/live",
+    )  # fmt: skip
 
 
-def plain(port: int, kind: str) -> list[str]:
-    return [sys.executable, str(APPS / "drain_app.py"), kind, str(port)]
+def serving_plain(tmp_path: Path, kind: str, delay: float = DELAY) -> AbstractContextManager[ServerProcess]:
+    """drain_app under a single-process server (``werkzeug``: ``app.run()``, or ``waitress``)."""
+    port = free_port()
+    return launch(
+        [sys.executable, str(APPS / "drain_app.py"), kind, str(port)],
+        port=port,
+        log=tmp_path / "server.log",
+        env={"DRAIN_DELAY": str(delay)},
+        ready="/health/live",
+    )
 
 
-def check_drain(server: Server, delay: float = DELAY) -> dict[str, float]:
+def check_drain(server: ServerProcess, delay: float = DELAY) -> dict[str, float]:
     """SIGTERM ``server`` while polling; assert what a load balancer must see; return timings."""
     port = server.port
-    poller = Poller(port)
+    poller = Poller(port, "/health/ready", "/health/live", timeout=3.0)
     poller.start()
     time.sleep(0.3)
     early = Later(port, "/slow?seconds=1")  # in flight when SIGTERM comes, done within the delay
@@ -363,8 +285,7 @@ pytestmark = pytest.mark.server
 
 @pytest.mark.parametrize("worker_class", ["gthread", "sync"])
 def test_gunicorn_drains_on_sigterm(worker_class: str, tmp_path: Path) -> None:
-    port = free_port()
-    with serving(gunicorn(port, worker_class), port, tmp_path) as server:
+    with serving(tmp_path, worker_class) as server:
         timings = check_drain(server)
     log = server.output(tail=1_000_000)
     assert "flask-status: draining: readiness fails for 1.5 s" in log
@@ -374,8 +295,7 @@ def test_gunicorn_drains_on_sigterm(worker_class: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["werkzeug", "waitress"])
 def test_single_process_server_drains_on_sigterm(kind: str, tmp_path: Path) -> None:
-    port = free_port()
-    with serving(plain(port, kind), port, tmp_path) as server:
+    with serving_plain(tmp_path, kind) as server:
         timings = check_drain(server)
     assert "readiness fails for 1.5 s" in server.output(tail=1_000_000)
     print(f"{kind}: " + ", ".join(f"{k}={v:.3f}" for k, v in timings.items()))
@@ -385,8 +305,8 @@ def test_gunicorn_worker_started_while_draining_drains_too(tmp_path: Path) -> No
     """A worker that replaces a crashed one during the delay drains from its start; a second
     SIGTERM does not cut the delay short."""
     delay = 3.0
-    port = free_port()
-    with serving(gunicorn(port, "gthread", workers=1), port, tmp_path, delay=delay) as server:
+    with serving(tmp_path, "gthread", workers=1, delay=delay) as server:
+        port = server.port
         first = json.loads(get(port, "/whoami").body)
         assert first["draining"] is False
         term = time.monotonic()
@@ -415,13 +335,9 @@ def test_gunicorn_worker_started_while_draining_drains_too(tmp_path: Path) -> No
 
 def test_gunicorn_sigint_while_draining_stops_at_once(tmp_path: Path) -> None:
     delay = 10.0
-    port = free_port()
-    with serving(gunicorn(port, "gthread"), port, tmp_path, delay=delay) as server:
+    with serving(tmp_path, "gthread", delay=delay) as server:
         server.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + TURN
-        while get(port, "/health/ready").status != 503:
-            assert time.monotonic() < deadline, server.output()
-            time.sleep(0.02)
+        assert eventually(lambda: get(server.port, "/health/ready").status == 503, TURN, every=0.02), server.output()
         interrupt = time.monotonic()
         server.process.send_signal(signal.SIGINT)
         code = server.process.wait(5)

@@ -13,116 +13,36 @@ Without redis-server or gunicorn these tests skip, and fail under ``CI=true``.
 from __future__ import annotations
 
 import functools
-import http.client
-import importlib.util
 import itertools
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import free_port, redis_binary, require, wait_for
+from _servers import APPS, Answer, Poller, RedisServer, ServerProcess, eventually, get, gunicorn
 from flask import Flask
 
 from flask_status import StatusManager
 
 pytestmark = pytest.mark.server
 
-APPS = Path(__file__).resolve().parent / "apps"
-HOST = "127.0.0.1"
 BOOT_SECONDS = 15.0  # gunicorn -w 4 imports Flask four times on two busy cores
 
 
-# -- servers --------------------------------------------------------------------------------------
+# -- servers and clients --------------------------------------------------------------------------
 
 
-def require_gunicorn() -> None:
-    require(importlib.util.find_spec("gunicorn") is not None, "gunicorn is not installed: pip install gunicorn")
-
-
-def kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the process group ``process`` leads (it was started in a new session)."""
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with suppress(subprocess.TimeoutExpired):
-        process.wait(10)
-
-
-@dataclass
-class Redis:
-    """A private redis-server on a fixed port: stop it and start it again on the same port."""
-
-    binary: str
-    port: int
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
-
-    def client(self) -> Any:
-        import redis
-
-        return redis.Redis(host=HOST, port=self.port, socket_timeout=2, socket_connect_timeout=2)
-
-    def start(self) -> None:
-        command = [self.binary, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
-        client = self.client()
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                assert self.process.poll() is None, f"redis-server exited with {self.process.returncode}"
-                with suppress(Exception):
-                    if client.ping():
-                        return
-                assert time.monotonic() < deadline, "redis-server did not answer PING within 10 s"
-                time.sleep(0.02)
-        finally:
-            client.close()
-
-    def stop(self) -> None:
-        """Terminate it (SIGTERM) and wait: the port refuses connections afterwards."""
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                kill_group(process)
-
-    def kill(self) -> None:
-        process, self.process = self.process, None
-        if process is not None:
-            kill_group(process)
-
-    def counter(self, name: str) -> int:
-        client = self.client()
-        try:
-            return int(client.get(f"fleet:runs:{name}") or 0)
-        finally:
-            client.close()
-
-
-@pytest.fixture
-def redis_server() -> Iterator[Redis]:
-    server = Redis(redis_binary(), free_port())
-    server.start()
+def counter(server: RedisServer, name: str) -> int:
+    """How many runs of check ``name`` fleet_app counted in Redis."""
+    client = server.client()
     try:
-        yield server
+        return int(client.get(f"fleet:runs:{name}") or 0)
     finally:
-        server.kill()
+        client.close()
 
 
 @dataclass(frozen=True)
@@ -133,19 +53,23 @@ class Run:
 
 
 @dataclass
-class Gunicorn:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
+class Fleet:
+    """gunicorn serving fleet_app, and the files its workers write: their pids once booted, their runs."""
+
+    server: ServerProcess
     booted: Path
     runs_file: Path
 
     @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
     def master(self) -> int:
-        return self.process.pid
+        return self.server.process.pid
 
     def output(self, tail: int = 6000) -> str:
-        return self.log.read_text(errors="replace")[-tail:]
+        return self.server.output(tail)
 
     def workers(self) -> list[int]:
         """Pids of the workers that loaded the app and are about to serve."""
@@ -167,81 +91,29 @@ class Gunicorn:
 @contextmanager
 def serving(
     tmp_path: Path, *, workers: int, env: dict[str, str], preload: bool = False, threads: int = 8
-) -> Iterator[Gunicorn]:
-    """gunicorn serving fleet_app in its own process group until every worker is up."""
-    require_gunicorn()
-    port = free_port()
-    log = tmp_path / "gunicorn.log"
-    booted = tmp_path / "booted"
-    runs = tmp_path / "runs"
-    command = [
-        sys.executable, "-m", "gunicorn",
+) -> Iterator[Fleet]:
+    """gunicorn serving fleet_app until every worker is up."""
+    booted, runs = tmp_path / "booted", tmp_path / "runs"
+
+    def up(server: ServerProcess) -> bool:
+        return (
+            len(Fleet(server, booted, runs).workers()) >= workers and get(server.port, "/ping", timeout=1).status == 200
+        )
+
+    with gunicorn(
+        "fleet_app:app",
         "--config", str(APPS / "fleet_gunicorn.py"),
-        "--chdir", str(APPS),
-        "--bind", f"{HOST}:{port}",
         "--workers", str(workers),
         "--worker-class", "gthread",
         "--threads", str(threads),
         "--timeout", "30",
-        "--no-control-socket",
         *(["--preload"] if preload else []),
-        "fleet_app:app",
-    ]  # fmt: skip
-    full_env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "FLEET_BOOTED": str(booted),
-        "FLEET_RUNS": str(runs),
-        **env,
-    }
-    full_env.pop("SERVER_SOFTWARE", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=APPS, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    server = Gunicorn(process, port, log, booted, runs)
-    try:
-        deadline = time.monotonic() + BOOT_SECONDS
-        while len(server.workers()) < workers or get(port, "/ping", timeout=1).status != 200:
-            assert process.poll() is None, f"gunicorn exited with {process.returncode}:\n{server.output()}"
-            assert time.monotonic() < deadline, f"gunicorn not up within {BOOT_SECONDS} s:\n{server.output()}"
-            time.sleep(0.05)
-        yield server
-    finally:
-        kill_group(process)
-
-
-# -- clients --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Answer:
-    path: str
-    start: float  # time.monotonic()
-    end: float
-    status: int | None
-    pid: int | None = None
-    error: str | None = None
-
-    @property
-    def latency(self) -> float:
-        return self.end - self.start
-
-
-def get(port: int, path: str, timeout: float = 5.0) -> Answer:
-    """One GET on a new connection, as a load balancer's probe does."""
-    start = time.monotonic()
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers={"Connection": "close"})
-        response = conn.getresponse()
-        response.read()
-        pid = response.getheader("X-Worker-Pid")
-        return Answer(path, start, time.monotonic(), response.status, int(pid) if pid else None)
-    except (OSError, http.client.HTTPException) as error:
-        return Answer(path, start, time.monotonic(), None, error=f"{type(error).__name__}: {error}")
-    finally:
-        conn.close()
+        log=tmp_path / "gunicorn.log",
+        env={"FLEET_BOOTED": str(booted), "FLEET_RUNS": str(runs), **env},
+        ready=up,
+        boot_seconds=BOOT_SECONDS,
+    ) as server:  # fmt: skip
+        yield Fleet(server, booted, runs)
 
 
 def burst(port: int, path: str, clients: int, timeout: float = 10.0) -> list[Answer]:
@@ -252,20 +124,7 @@ def burst(port: int, path: str, clients: int, timeout: float = 10.0) -> list[Ans
     lock = threading.Lock()
 
     def one() -> None:
-        conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-        try:
-            conn.connect()
-            barrier.wait(timeout)
-            start = time.monotonic()
-            conn.request("GET", path)
-            response = conn.getresponse()
-            response.read()
-            pid = response.getheader("X-Worker-Pid")
-            answer = Answer(path, start, time.monotonic(), response.status, int(pid) if pid else None)
-        except (OSError, http.client.HTTPException, threading.BrokenBarrierError) as error:
-            answer = Answer(path, 0.0, 0.0, None, error=f"{type(error).__name__}: {error}")
-        finally:
-            conn.close()
+        answer = get(port, path, timeout=timeout, connected=lambda: barrier.wait(timeout))
         with lock:
             answers.append(answer)
 
@@ -278,42 +137,25 @@ def burst(port: int, path: str, clients: int, timeout: float = 10.0) -> list[Ans
     return answers
 
 
-def reach_workers(server: Gunicorn, paths: tuple[str, ...], want: int, seconds: float = 6.0) -> set[int]:
+def reach_workers(server: Fleet, paths: tuple[str, ...], want: int, seconds: float = 6.0) -> set[int]:
     """Send bursts at ``paths`` until ``want`` different workers answered each (or time is up);
     return the pids that answered every path."""
     served: dict[str, set[int]] = {path: set() for path in paths}
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and min(len(pids) for pids in served.values()) < want:
+
+    def reached() -> bool:
         for path in paths:
             served[path] |= {a.pid for a in burst(server.port, path, 16) if a.pid is not None}
+        return min(len(pids) for pids in served.values()) >= want
+
+    eventually(reached, seconds, every=0)
     return set.intersection(*served.values())
-
-
-class Poller(threading.Thread):
-    """GETs ``path`` every ``every`` seconds (a new connection each) until stopped."""
-
-    def __init__(self, port: int, path: str, every: float = 0.05, timeout: float = 5.0) -> None:
-        super().__init__(daemon=True)
-        self.port, self.path, self.every, self.timeout = port, path, every, timeout
-        self.answers: list[Answer] = []
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.is_set():
-            self.answers.append(get(self.port, self.path, timeout=self.timeout))
-            self.halt.wait(self.every)
-
-    def stop(self) -> list[Answer]:
-        self.halt.set()
-        self.join(self.timeout + 5)
-        return self.answers
 
 
 # -- 1. a cold burst: one run across the fleet ----------------------------------------------------
 
 
-def test_cold_burst_runs_a_shared_check_once_across_workers(redis_server: Redis, tmp_path: Path) -> None:
-    env = {"FLEET_STORE_URL": redis_server.url, "FLEET_CHECK_SECONDS": "0.3", "FLEET_TTL": "30"}
+def test_cold_burst_runs_a_shared_check_once_across_workers(redis_server: RedisServer, tmp_path: Path) -> None:
+    env = {"FLEET_STORE_URL": redis_server.url(), "FLEET_CHECK_SECONDS": "0.3", "FLEET_TTL": "30"}
     with serving(tmp_path, workers=4, env=env) as server:
         shared = burst(server.port, "/shared", 32)
         local = burst(server.port, "/local", 32)
@@ -328,7 +170,7 @@ def test_cold_burst_runs_a_shared_check_once_across_workers(redis_server: Redis,
     # The burst reached several workers, and still the check ran once in all of them.
     assert len(shared_pids) >= 2, f"the burst reached only workers {shared_pids}{context}"
     assert len(shared_runs) == 1, context
-    assert redis_server.counter("shared_api") == 1
+    assert counter(redis_server, "shared_api") == 1
     # Not shared: one run in each worker that served (single flight inside a process only).
     assert len(local_runs) == len(local_pids) <= 4, context
     assert {r.pid for r in local_runs} == local_pids, context
@@ -344,9 +186,11 @@ def test_cold_burst_runs_a_shared_check_once_across_workers(redis_server: Redis,
 # -- 2. a periodic shared check: once per interval across the fleet -------------------------------
 
 
-def test_periodic_shared_check_runs_about_once_per_interval_across_workers(redis_server: Redis, tmp_path: Path) -> None:
+def test_periodic_shared_check_runs_about_once_per_interval_across_workers(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
     interval, window = 1.0, 4.0
-    env = {"FLEET_STORE_URL": redis_server.url, "FLEET_INTERVAL": str(interval), "FLEET_CHECK_SECONDS": "0.1"}
+    env = {"FLEET_STORE_URL": redis_server.url(), "FLEET_INTERVAL": str(interval), "FLEET_CHECK_SECONDS": "0.1"}
     with serving(tmp_path, workers=4, env=env) as server:
         # Every worker that answers a periodic route starts its own scheduler.
         scheduling = reach_workers(server, ("/periodic-shared", "/periodic-local"), want=4)
@@ -409,7 +253,7 @@ def test_scheduler_runs_in_every_worker_not_in_the_master(preload: bool, tmp_pat
 _LOG_LINE = re.compile(r"\[fleet (\d+)\] \w+ flask_status: (.*)")
 
 
-def store_log(server: Gunicorn, text: str) -> list[int]:
+def store_log(server: Fleet, text: str) -> list[int]:
     """Pids of the workers' flask_status log lines containing ``text``, one per line."""
     return [
         int(match.group(1))
@@ -423,10 +267,12 @@ def gaps(runs: list[Run]) -> list[float]:
     return [round(b - a, 3) for a, b in itertools.pairwise(starts)]
 
 
-def test_redis_outage_mid_run_keeps_probes_answering_then_sharing_resumes(redis_server: Redis, tmp_path: Path) -> None:
+def test_redis_outage_mid_run_keeps_probes_answering_then_sharing_resumes(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
     ttl, check, timeout = 0.5, 0.1, 2.0
     env = {
-        "FLEET_STORE_URL": redis_server.url,
+        "FLEET_STORE_URL": redis_server.url(),
         "FLEET_RETRY_AFTER": "1",
         "FLEET_TTL": str(ttl),
         "FLEET_CHECK_SECONDS": str(check),
@@ -437,13 +283,13 @@ def test_redis_outage_mid_run_keeps_probes_answering_then_sharing_resumes(redis_
         poller = Poller(server.port, "/shared", every=0.05, timeout=timeout + 3)
         poller.start()
         try:
-            wait_for(lambda: len({a.pid for a in poller.answers}) == 2, 5, "both workers answered")
-            wait_for(lambda: len(server.runs("shared_api")) >= 3, 5, "three shared runs")
+            assert eventually(lambda: len({a.pid for a in poller.answers}) == 2, 5), "both workers answered"
+            assert eventually(lambda: len(server.runs("shared_api")) >= 3, 5), "three shared runs"
             # Stop Redis between two runs: just after one published its result, long before the
             # next is due, so that the figures below do not depend on luck. Stopping it while a
             # worker waits for another's run is test_waiter_runs_the_check_itself_... below.
             seen = len(server.runs("shared_api"))
-            wait_for(lambda: len(server.runs("shared_api")) > seen, 5, "a new shared run")
+            assert eventually(lambda: len(server.runs("shared_api")) > seen, 5), "a new shared run"
             time.sleep(max(0.0, server.runs("shared_api")[-1].at + check + 0.08 - time.time()))
             outage = time.time()
             redis_server.stop()
@@ -451,15 +297,13 @@ def test_redis_outage_mid_run_keeps_probes_answering_then_sharing_resumes(redis_
             restart = time.time()
             redis_server.start()
             warned = set(store_log(server, "shared store unreachable"))
-            wait_for(
-                lambda: bool(warned) and warned <= set(store_log(server, "shared store reachable again")),
-                6,
-                "every worker that lost the store found it again",
-            )
+            assert eventually(
+                lambda: bool(warned) and warned <= set(store_log(server, "shared store reachable again")), 6
+            ), "every worker that lost the store found it again"
             recovered = time.time()
-            counter_at_recovery = redis_server.counter("shared_api")
+            counter_at_recovery = counter(redis_server, "shared_api")
             time.sleep(2.0)
-            counter_at_end = redis_server.counter("shared_api")
+            counter_at_end = counter(redis_server, "shared_api")
         finally:
             answers = poller.stop()
         end = time.time()
@@ -500,7 +344,7 @@ def test_redis_outage_mid_run_keeps_probes_answering_then_sharing_resumes(redis_
     )
 
 
-def test_waiter_runs_the_check_itself_when_the_store_dies_mid_wait(redis_server: Redis) -> None:
+def test_waiter_runs_the_check_itself_when_the_store_dies_mid_wait(redis_server: RedisServer) -> None:
     """Two apps stand for two processes: app 0 is elected and runs a 0.6 s check; app 1 asks
     0.1 s later and waits for the published result; Redis dies 0.3 s in, so nothing is ever
     published. app 1 falls back to the in-process path, as with Redis down from the start.
@@ -516,7 +360,7 @@ def test_waiter_runs_the_check_itself_when_the_store_dies_mid_wait(redis_server:
     apps, stores = [], []
     for index in range(2):
         app = Flask(f"fleet_process_{index}")
-        app.config.update(STATUS_STORE_URL=redis_server.url, STATUS_STORE_PREFIX="fleet-waiter")
+        app.config.update(STATUS_STORE_URL=redis_server.url(), STATUS_STORE_PREFIX="fleet-waiter")
         status = StatusManager(app)
         status.add_route("ready", "/ready").add_check("api", api, ttl=30, timeout=timeout, shared=True)
         apps.append(app)
@@ -548,7 +392,7 @@ def test_waiter_runs_the_check_itself_when_the_store_dies_mid_wait(redis_server:
     assert all(code == 200 and waited < timeout - 1.0 for code, waited in answers.values()), shown
 
 
-def test_two_callables_under_one_name_never_share_a_result(redis_server: Redis) -> None:
+def test_two_callables_under_one_name_never_share_a_result(redis_server: RedisServer) -> None:
     """README, "Sharing": two different callables are never mixed up, even under the same name.
     With ``shared=True`` each partial gets its own Redis key (its bound arguments are part of it),
     so the route of the replica (down) never reports the primary's pass."""
@@ -557,7 +401,7 @@ def test_two_callables_under_one_name_never_share_a_result(redis_server: Redis) 
         return host == "primary"  # the replica is down
 
     app = Flask("fleet_keys")
-    app.config.update(STATUS_STORE_URL=redis_server.url, STATUS_STORE_PREFIX="fleet-keys")
+    app.config.update(STATUS_STORE_URL=redis_server.url(), STATUS_STORE_PREFIX="fleet-keys")
     status = StatusManager(app)
     primary = functools.partial(reachable, "primary")
     replica = functools.partial(reachable, "replica")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import pytest
-from conftest import FakeClock, eventually
+from _servers import eventually
 from flask import Flask, current_app
 
 from flask_status import StatusEvent, StatusManager
+from flask_status.clock import ManualClock
 
 
-def test_on_change_called_once_per_transition(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_on_change_called_once_per_transition(app: Flask, clock: ManualClock, probe: Any) -> None:
     events: list[StatusEvent] = []
     database = probe(True)
     status = StatusManager(app, clock=clock)
@@ -66,16 +66,13 @@ def test_hooks_fire_for_background_checks_without_requests(app: Flask, probe: An
     status.on_change(events.append)
     status.add_route("ready", "/ready").add_check("database", database, interval=0.05)
     app.test_client().get("/ready")  # starts the scheduler; no request after this one
-    deadline = time.monotonic() + 5
-    while not any(e.new == "pass" and e.kind == "route" for e in events) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert eventually(lambda: any(e.new == "pass" and e.kind == "route" for e in events))
     database.value = False
-    while not any(e.new == "fail" and e.old == "pass" for e in events) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert eventually(lambda: any(e.new == "fail" and e.old == "pass" for e in events))
     assert ("database", "pass", "fail") in [(e.check, e.old, e.new) for e in events]
 
 
-def test_fail_after_warns_before_failing(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_fail_after_warns_before_failing(app: Flask, clock: ManualClock, probe: Any) -> None:
     database = probe(error=TimeoutError("slow query"))
     status = StatusManager(app, clock=clock)
     status.add_route("ready", "/ready").add_check("database", database, ttl=1, fail_after=3)
@@ -92,7 +89,7 @@ def test_fail_after_warns_before_failing(app: Flask, clock: FakeClock, probe: An
     assert body["database"]["error"] == "TimeoutError: slow query"
 
 
-def test_one_success_resets_the_failure_count(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_one_success_resets_the_failure_count(app: Flask, clock: ManualClock, probe: Any) -> None:
     database = probe(True)
     StatusManager(app, clock=clock).add_route("ready", "/ready").add_check("database", database, ttl=1, fail_after=2)
     client = app.test_client()
@@ -104,7 +101,7 @@ def test_one_success_resets_the_failure_count(app: Flask, clock: FakeClock, prob
     assert codes == [200, 200, 200, 200, 200, 503]
 
 
-def test_recover_after(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_recover_after(app: Flask, clock: ManualClock, probe: Any) -> None:
     database = probe(False)
     status = StatusManager(app, clock=clock)
     status.add_route("ready", "/ready").add_check("database", database, ttl=1, failure_ttl=1, recover_after=3)
@@ -134,7 +131,7 @@ def test_fail_after_counts_a_hung_run_once_per_timeout(app: Flask, probe: Any, r
     release.set()
 
 
-def test_fail_after_respects_failure_ttl(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_fail_after_respects_failure_ttl(app: Flask, clock: ManualClock, probe: Any) -> None:
     database = probe(False)
     StatusManager(app, clock=clock).add_route("ready", "/ready").add_check(
         "database", database, ttl=60, failure_ttl=5, fail_after=3
@@ -215,7 +212,7 @@ def test_a_details_callable_raising_system_exit_hides_details(app: Flask, caplog
     assert any("details callable" in r.getMessage() for r in caplog.records)
 
 
-def test_a_check_raising_system_exit_fails_like_any_other(app: Flask, clock: FakeClock) -> None:
+def test_a_check_raising_system_exit_fails_like_any_other(app: Flask, clock: ManualClock) -> None:
     calls: list[int] = []
 
     def exits() -> bool:

@@ -7,13 +7,9 @@ loopback with ``PROMETHEUS_MULTIPROC_DIR`` set, serving ``tests/apps/metrics_app
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import importlib.util
-import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -23,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeClock, Probe, eventually, free_port, require
+from _servers import APPS, ServerProcess, eventually, get, gunicorn, require
+from conftest import Probe
 from flask import Flask, url_for
 from flask.testing import FlaskClient
 
 from flask_status import CheckResult, StatusManager
 from flask_status.auth import bearer_token
+from flask_status.clock import ManualClock
 from flask_status.metrics import (
     CHECK_AGE,
     CHECK_DURATION,
@@ -43,8 +41,6 @@ from flask_status.metrics import (
 )
 
 HAVE_PROMETHEUS = importlib.util.find_spec("prometheus_client") is not None
-HAVE_GUNICORN = importlib.util.find_spec("gunicorn") is not None
-APPS = Path(__file__).resolve().parent / "apps"
 
 LABELS = {
     CHECK_RUNS: {"manager", "check", "outcome"},
@@ -171,7 +167,7 @@ def test_route_status_follows_the_route_rules(app: Flask) -> None:
     assert status_of(scrape(client), ROUTE_STATUS, **where) == "warn"
 
 
-def test_before_the_first_probe_a_route_is_unknown_not_failing(app: Flask, clock: FakeClock) -> None:
+def test_before_the_first_probe_a_route_is_unknown_not_failing(app: Flask, clock: ManualClock) -> None:
     # After a restart nothing has run: an alert on status="fail" must not fire for that.
     status = StatusManager(app, clock=clock)
     ready = status.add_route("ready", "/ready", readiness=True)
@@ -217,7 +213,7 @@ def test_the_metrics_route_answers_other_methods_with_a_json_405(app: Flask) -> 
     assert response.headers["Allow"] == "GET, HEAD"
 
 
-def test_scraping_never_runs_a_check(app: Flask, clock: FakeClock) -> None:
+def test_scraping_never_runs_a_check(app: Flask, clock: ManualClock) -> None:
     status = StatusManager(app, clock=clock)
     ready = status.add_route("ready", "/ready")
     uncached, cached, slow = Probe(), Probe(), Probe(sleep=0.2)
@@ -494,101 +490,44 @@ def test_a_clear_error_without_prometheus_client(app: Flask, monkeypatch: pytest
 TOKEN = "metrics-test-token"
 
 
-def _get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", path, headers={"Connection": "close", **(headers or {})})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-def _has_control_socket() -> bool:
-    """Whether this gunicorn has a control socket (newer versions), which the test turns off."""
-    from gunicorn.config import Config  # type: ignore[import-untyped,unused-ignore]
-
-    return "control_socket_disable" in Config().settings
-
-
-class _Gunicorn:
-    """``gunicorn -w 2`` serving tests/apps/metrics_app.py on loopback, in its own process group."""
-
-    def __init__(self, multiproc_dir: Path, log: Path) -> None:
-        self.port = free_port()
-        env = dict(
-            os.environ,
-            PROMETHEUS_MULTIPROC_DIR=str(multiproc_dir),
-            METRICS_APP_TOKEN=TOKEN,
-            PYTHONPATH=os.pathsep.join([str(APPS), *filter(None, [os.environ.get("PYTHONPATH")])]),
-        )
-        command = [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "sync", "-b", f"127.0.0.1:{self.port}"]
-        command += ["-c", "python:metrics_app", "--timeout", "20", "--graceful-timeout", "2", "--log-level", "info"]
-        if _has_control_socket():
-            command.append("--no-control-socket")  # else it takes ~/.gunicorn/gunicorn.ctl
-        command.append("metrics_app:app")
-        self._log = log.open("wb")
-        self.process = subprocess.Popen(
-            command, env=env, cwd=APPS, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def wait_ready(self, seconds: float = 15.0) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with code {self.process.returncode}")
-            with contextlib.suppress(OSError):
-                if _get(self.port, "/ping")[0] == 200:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"gunicorn did not answer within {seconds:g} s")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=5)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # the group we started: master and workers
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5)
-        self._log.close()
-
-
 @pytest.fixture
-def gunicorn(tmp_path: Path) -> Iterator[_Gunicorn]:
-    require(HAVE_GUNICORN, "gunicorn is not installed: pip install gunicorn")
+def gunicorn_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """``gunicorn -w 2`` serving tests/apps/metrics_app.py with ``PROMETHEUS_MULTIPROC_DIR`` set."""
     multiproc_dir = tmp_path / "prometheus"
     multiproc_dir.mkdir()
-    server = _Gunicorn(multiproc_dir, tmp_path / "gunicorn.log")
-    try:
-        server.wait_ready()
+    env = {
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
+        "METRICS_APP_TOKEN": TOKEN,
+        "PYTHONPATH": os.pathsep.join([str(APPS), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+    options = ["-w", "2", "-k", "sync", "-c", "python:metrics_app", "--timeout", "20", "--graceful-timeout", "2"]
+    with gunicorn(
+        "metrics_app:app", *options, "--log-level", "info", log=tmp_path / "gunicorn.log", env=env, grace=5
+    ) as server:
         yield server
-    finally:
-        server.stop()
-    log = (tmp_path / "gunicorn.log").read_text(errors="replace")
+    log = server.output(tail=1_000_000)
     assert "Traceback" not in log, log
 
 
 def _hit(port: int, path: str, times: int) -> list[dict[str, Any]]:
     """GET ``path`` ``times`` times from 4 threads at once (so both workers serve); the bodies."""
     with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda _: _get(port, path), range(times)))
-    assert all(code in (200, 503) for code, _ in answers), answers
-    return [json.loads(body) for _, body in answers]
+        answers = list(pool.map(lambda _: get(port, path), range(times)))
+    assert all(answer.status in (200, 503) for answer in answers), answers
+    return [answer.json() for answer in answers]
 
 
 def _scrape_server(port: int) -> tuple[dict[str, Any], Samples]:
-    code, body = _get(port, "/metrics", {"Authorization": f"Bearer {TOKEN}"})
-    assert code == 200, body
-    return parse(body.decode())
+    answer = get(port, "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status == 200, answer
+    return parse(answer.body.decode())
 
 
 @pytest.mark.server
 @pytest.mark.skipif(sys.platform == "win32", reason="gunicorn does not run on Windows")
-def test_counts_add_up_across_gunicorn_workers(gunicorn: _Gunicorn) -> None:
-    port = gunicorn.port
-    assert _get(port, "/metrics")[0] == 401
+def test_counts_add_up_across_gunicorn_workers(gunicorn_server: ServerProcess) -> None:
+    port = gunicorn_server.port
+    assert get(port, "/metrics").status == 401
 
     # Enough requests that both workers run the checks; each body says which worker answered.
     ready, workers = 0, set[int]()

@@ -7,17 +7,11 @@ import time
 from typing import Any
 
 import pytest
+from _servers import eventually
 from flask import Flask
 
 from flask_status import StatusManager
 from flask_status.engine.scheduler import scheduler
-
-
-def _wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
 
 
 def test_requests_never_run_a_periodic_check(app: Flask, probe: Any) -> None:
@@ -29,7 +23,7 @@ def test_requests_never_run_a_periodic_check(app: Flask, probe: Any) -> None:
     assert time.monotonic() - started < 0.2  # the request did not wait for the 0.3 s check
     assert first.status_code == 503  # before its first result the check counts as failing
     assert first.get_json()["database"] == {"status": "fail", "error": "Pending: no result yet"}
-    _wait_for(lambda: client.get("/ready").status_code == 200)
+    assert eventually(lambda: client.get("/ready").status_code == 200)
     calls = database.calls
     for _ in range(20):
         client.get("/ready")
@@ -50,7 +44,7 @@ def test_one_scheduler_thread_for_many_checks(app: Flask, probe: Any) -> None:
     for i in range(10):
         route.add_check(f"c{i}", probe(True), interval=0.1)
     app.test_client().get("/ready")
-    _wait_for(lambda: app.test_client().get("/ready").status_code == 200)
+    assert eventually(lambda: app.test_client().get("/ready").status_code == 200)
     names = [t.name for t in threading.enumerate()]
     assert names.count("flask-status-scheduler") == 1
 
@@ -62,13 +56,13 @@ def test_an_overrunning_run_is_not_started_twice_and_times_out(
     StatusManager(app).add_route("ready", "/ready").add_check("hang", hang, interval=0.05, timeout=0.2)
     client = app.test_client()
     client.get("/ready")
-    _wait_for(lambda: "TimeoutError" in str(client.get("/ready").get_json()["hang"]))
+    assert eventually(lambda: "TimeoutError" in str(client.get("/ready").get_json()["hang"]))
     time.sleep(0.3)
     assert hang.calls == 1
     body = client.get("/ready").get_json()
     assert body["hang"] == {"status": "fail", "error": "TimeoutError: no result within 0.2 s"}
     release.set()
-    _wait_for(lambda: client.get("/ready").status_code == 200)
+    assert eventually(lambda: client.get("/ready").status_code == 200)
 
 
 def test_periodic_result_shared_by_routes_and_shown_with_its_time(app: Flask, probe: Any) -> None:
@@ -78,7 +72,7 @@ def test_periodic_result_shared_by_routes_and_shown_with_its_time(app: Flask, pr
     status.add_route("health", "/health", format="health+json").add_check("database", database, interval=0.1)
     client = app.test_client()
     client.get("/ready")
-    _wait_for(lambda: client.get("/health").status_code == 200)
+    assert eventually(lambda: client.get("/health").status_code == 200)
     check = client.get("/health").get_json(force=True)["checks"]["database"][0]
     assert check["status"] == "pass"
     assert check["time"].endswith("Z")
@@ -104,7 +98,7 @@ def test_pending_body_is_not_kept_once_the_first_result_lands(app: Flask, probe:
     StatusManager(app).add_route("ready", "/ready").add_check("database", probe(True), interval=60)
     client = app.test_client()
     assert client.get("/ready").status_code == 503  # pending
-    _wait_for(lambda: client.get("/ready").status_code == 200, timeout=2)
+    assert eventually(lambda: client.get("/ready").status_code == 200, 2)
 
 
 def test_background_runs_announce_no_false_transitions(app: Flask, probe: Any) -> None:
@@ -117,7 +111,7 @@ def test_background_runs_announce_no_false_transitions(app: Flask, probe: Any) -
     route.add_check("database", probe(True), interval=0.05)
     route.add_field("queue", lambda: 3)  # no ttl: never in the store
     client = app.test_client()
-    _wait_for(lambda: client.get("/details").status_code == 200)
+    assert eventually(lambda: client.get("/details").status_code == 200)
     time.sleep(0.4)  # several background runs
     client.get("/details")
     assert not [(e.check, e.result and e.result.error) for e in events if e.old == "pass"]  # nothing flapped

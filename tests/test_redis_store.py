@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import pytest
-from conftest import RedisServer as Server
-from conftest import free_port, redis_binary
+from _servers import RedisServer as Server
+from _servers import free_port, private_redis
 
 from flask_status.results import FieldResult
 from flask_status.stores.redis import RedisStore, StoreUnavailable
@@ -36,19 +36,10 @@ RETRY_AFTER = 0.5
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    """One private redis-server for the tests that leave it running."""
-    instance = Server(redis_binary(), free_port())
-    instance.start()
-    try:
+    """One private redis-server for the tests that leave it running (tests that stop, pause or
+    restart one start their own with the ``start_redis`` fixture)."""
+    with private_redis() as instance:
         yield instance
-    finally:
-        instance.stop()
-
-
-@pytest.fixture
-def start_server(start_redis: Callable[..., Server]) -> Callable[..., Server]:
-    """Private redis-servers of one test (stopped, paused or restarted at will)."""
-    return start_redis
 
 
 @pytest.fixture
@@ -274,9 +265,14 @@ def test_clear_deletes_only_its_own_results(make_store: Callable[..., RedisStore
     assert raw.dbsize() == 2 * 1200 + 3
 
 
-def test_clear_of_an_empty_prefix_is_fine(store: RedisStore) -> None:
+def test_clear_of_an_empty_prefix_is_fine(store: RedisStore, raw: Any) -> None:
+    raw.set("unrelated", b"keep me")
+    store.clear()  # nothing under the prefix yet: nothing deleted, no error
     store.clear()
-    store.clear()
+    assert raw.keys("*") == [b"unrelated"]
+    assert store.get("db") is None
+    store.put("db", FieldResult("db", "pass"), ttl=30)  # the store still works afterwards
+    assert store.get("db") == FieldResult("db", "pass")
 
 
 # -- electing one runner --------------------------------------------------------------------------
@@ -485,9 +481,9 @@ def test_reset_after_fork_keeps_the_store_working(store: RedisStore) -> None:
 
 
 def test_outage_is_bounded_logged_once_without_password_then_recovers(
-    start_server: Callable[..., Server], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    start_redis: Callable[..., Server], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = start_server(password=PASSWORD)
+    server = start_redis(password=PASSWORD)
     store = RedisStore(server.url(), prefix="o", retry_after=RETRY_AFTER)
     caplog.set_level(logging.DEBUG, logger="flask_status")
     try:
@@ -563,9 +559,9 @@ def test_outage_is_bounded_logged_once_without_password_then_recovers(
 
 
 def test_hung_server_is_bounded_by_the_socket_timeout(
-    start_server: Callable[..., Server], caplog: pytest.LogCaptureFixture
+    start_redis: Callable[..., Server], caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = start_server()
+    server = start_redis()
     store = RedisStore(server.url(), prefix="h", socket_timeout=0.3, retry_after=0.3)
     caplog.set_level(logging.INFO, logger="flask_status")
     try:
@@ -590,9 +586,9 @@ def test_hung_server_is_bounded_by_the_socket_timeout(
 
 
 def test_unreachable_from_the_start_and_wrong_password(
-    start_server: Callable[..., Server], caplog: pytest.LogCaptureFixture
+    start_redis: Callable[..., Server], caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = start_server(password=PASSWORD)
+    server = start_redis(password=PASSWORD)
     wrong = RedisStore(server.url("not-the-" + PASSWORD), prefix="w", retry_after=60)
     refused = RedisStore(f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0", prefix="r", retry_after=60)
     caplog.set_level(logging.DEBUG, logger="flask_status")

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import base64
 import http.client
-import json
 import logging
 import random
 import re
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from conftest import advance_when_waited, eventually
+from _servers import Answer, eventually, get
+from conftest import advance_when_waited
 from flask import Flask
 
 from flask_status import StatusManager
@@ -30,17 +28,6 @@ from flask_status.auth import bearer_token
 
 # Generous for a shared 2-core machine, yet far below what a leaked wait or a hang would cost.
 MARGIN = 0.75
-
-
-def _get(url: str, *, timeout: float = 10.0) -> tuple[int, Any, float]:
-    """GET ``url``: (status, JSON body, seconds it took)."""
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            code, raw = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        code, raw = error.code, error.read()
-    return code, json.loads(raw), time.monotonic() - started
 
 
 def _port(base: str) -> int:
@@ -69,9 +56,9 @@ class _ThreadSampler:
         self._thread.join(5)
 
 
-def _hammer(url: str, clients: int, seconds: float) -> list[tuple[int, Any, float]]:
-    """``clients`` threads GET ``url`` back to back for ``seconds``; every (status, body, latency)."""
-    results: list[tuple[int, Any, float]] = []
+def _hammer(base: str, path: str, clients: int, seconds: float) -> list[Answer]:
+    """``clients`` threads GET ``path`` back to back for ``seconds``; every answer."""
+    results: list[Answer] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
     barrier = threading.Barrier(clients)
@@ -79,7 +66,7 @@ def _hammer(url: str, clients: int, seconds: float) -> list[tuple[int, Any, floa
     def client(_: int) -> None:
         barrier.wait()
         while time.monotonic() < stop_at:
-            outcome = _get(url)
+            outcome = get(base, path)
             with lock:
                 results.append(outcome)
 
@@ -108,19 +95,19 @@ def test_a_check_hung_forever_under_sustained_load(
     status.add_route("live", "/live")
     base = serve(app)
     baseline = threading.active_count()
-    live: list[tuple[int, Any, float]] = []
+    live: list[Answer] = []
     stop_live = threading.Event()
 
     def probe_liveness() -> None:  # the liveness route must not suffer from the hung readiness check
         while not stop_live.is_set():
-            live.append(_get(base + "/live"))
+            live.append(get(base, "/live"))
             time.sleep(0.02)
 
     clients = 8
     with _ThreadSampler() as sampler:
         liveness = threading.Thread(target=probe_liveness, daemon=True)
         liveness.start()
-        results = _hammer(base + "/ready", clients, 2.0)
+        results = _hammer(base, "/ready", clients, 2.0)
         stop_live.set()
         liveness.join(5)
 
@@ -128,10 +115,10 @@ def test_a_check_hung_forever_under_sustained_load(
         "status": "FAIL",
         "database": {"status": "fail", "error": f"TimeoutError: no result within {timeout:g} s"},
     }
-    latencies = [elapsed for _, _, elapsed in results]
+    latencies = [answer.latency for answer in results]
     assert len(results) >= 60, f"only {len(results)} requests in 2 s: the load did not happen"
-    assert {code for code, _, _ in results} == {503}
-    assert all(body == expected for _, body, _ in results)
+    assert {answer.status for answer in results} == {503}
+    assert all(answer.json() == expected for answer in results)
     assert max(latencies) < timeout + MARGIN, f"slowest probe took {max(latencies):.3f} s"
     assert runs == [1], "the hung check was started again while its first run was in flight"
     runner = status.state(app).runner
@@ -150,17 +137,17 @@ def test_a_check_hung_forever_under_sustained_load(
     assert len(results) > 3 * (peak - baseline)
     assert eventually(lambda: threading.active_count() <= baseline + 1, 3.0), threading.enumerate()
     assert live
-    assert {code for code, _, _ in live} == {200}
-    assert max(elapsed for _, _, elapsed in live) < MARGIN
+    assert {answer.status for answer in live} == {200}
+    assert max(answer.latency for answer in live) < MARGIN
     # An outage is logged once (check and route), not once per probe.
     failures = [r for r in caplog.records if r.name == "flask_status" and r.levelno == logging.WARNING]
     assert len(failures) == 2, [r.getMessage() for r in failures]
 
     release.set()  # the database answers again: the route recovers by itself, no restart
-    assert eventually(lambda: _get(base + "/ready")[0] == 200, 3.0)
-    code, body, elapsed = _get(base + "/ready")
-    assert (code, body) == (200, {"status": "OK", "database": True})
-    assert elapsed < MARGIN
+    assert eventually(lambda: get(base, "/ready").status == 200, 3.0)
+    answer = get(base, "/ready")
+    assert (answer.status, answer.json()) == (200, {"status": "OK", "database": True})
+    assert answer.latency < MARGIN
     assert runner.inflight == 0
     recoveries = [r for r in caplog.records if r.name == "flask_status" and r.levelno == logging.INFO]
     assert len(recoveries) == 2, [r.getMessage() for r in recoveries]
@@ -235,7 +222,8 @@ def test_intermittent_failures_give_consistent_responses_per_route(app: Flask, s
         rng = random.Random(index)
         while time.monotonic() < stop_at:
             path = rng.choice(paths)
-            code, body, _ = _get(base + path)
+            answer = get(base, path)
+            code, body = answer.status, answer.json()
             with lock:
                 results.append((path, code, body))
 
@@ -676,12 +664,12 @@ def test_clients_that_give_up_do_not_leak_threads(
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(impatient, range(32)))
     assert eventually(lambda: threading.active_count() <= baseline + 1, 3.0), threading.enumerate()
-    code, body, elapsed = _get(base + "/ready")
-    assert (code, body["db"]["error"]) == (503, "TimeoutError: no result within 0.3 s")
-    assert elapsed < 0.3 + MARGIN
+    answer = get(base, "/ready")
+    assert (answer.status, answer.json()["db"]["error"]) == (503, "TimeoutError: no result within 0.3 s")
+    assert answer.latency < 0.3 + MARGIN
     assert status.state(app).runner.pool.threads == 1
     release.set()
-    assert eventually(lambda: _get(base + "/ready")[0] == 200, 3.0)
+    assert eventually(lambda: get(base, "/ready").status == 200, 3.0)
 
 
 def test_an_exhausted_pool_answers_in_time_and_recovers(
@@ -696,19 +684,19 @@ def test_an_exhausted_pool_answers_in_time_and_recovers(
     healthy = probe(True)
     status.add_route("ready", "/ready").add_check("cache", healthy, timeout=0.2)
     base = serve(app)
-    assert _get(base + "/hung")[0] == 503
-    results = _hammer(base + "/ready", 4, 0.5)
+    assert get(base, "/hung").status == 503
+    results = _hammer(base, "/ready", 4, 0.5)
     assert results
-    for code, body, elapsed in results:
-        assert elapsed < 0.2 + MARGIN
-        assert (code, body) in (
+    for answer in results:
+        assert answer.latency < 0.2 + MARGIN
+        assert (answer.status, answer.json()) in (
             (200, {"status": "OK", "cache": True}),
             (503, {"status": "FAIL", "cache": {"status": "fail", "error": "TimeoutError: no result within 0.2 s"}}),
         )
     assert status.state(app).runner.pool.threads == 2
     release.set()
-    assert eventually(lambda: _get(base + "/ready")[0] == 200, 3.0)
-    assert eventually(lambda: _get(base + "/hung")[0] == 200, 3.0)
+    assert eventually(lambda: get(base, "/ready").status == 200, 3.0)
+    assert eventually(lambda: get(base, "/hung").status == 200, 3.0)
 
 
 def test_timeouts_of_several_hung_fields_do_not_add_up(app: Flask, release: threading.Event) -> None:

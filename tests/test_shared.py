@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from conftest import Probe, RedisServer
+from _servers import RedisServer
+from conftest import Probe
 from flask import Flask
 
 from flask_status import StatusManager

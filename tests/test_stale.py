@@ -7,20 +7,14 @@ import time
 from typing import Any
 
 import pytest
-from conftest import FakeClock
+from _servers import eventually
 from flask import Flask
 
 from flask_status import StatusManager
+from flask_status.clock import ManualClock
 
 
-def _wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.005)
-
-
-def test_stale_result_served_at_once_while_one_refresh_runs(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_stale_result_served_at_once_while_one_refresh_runs(app: Flask, clock: ManualClock, probe: Any) -> None:
     gate = threading.Event()
     database = probe("v1")
     status = StatusManager(app, clock=clock)
@@ -33,15 +27,15 @@ def test_stale_result_served_at_once_while_one_refresh_runs(app: Flask, clock: F
     bodies = [client.get("/d").get_json()["database"] for _ in range(5)]
     assert time.monotonic() - started < 1.0  # nobody waited for the slow refresh
     assert bodies == ["v1"] * 5
-    _wait_for(lambda: database.calls == 2)
+    assert eventually(lambda: database.calls == 2)
     assert database.max_running == 1  # one refresh, not one per request
     gate.set()
-    _wait_for(lambda: status.state(app).runner.inflight == 0)
+    assert eventually(lambda: status.state(app).runner.inflight == 0)
     assert client.get("/d").get_json()["database"] == "v2"
     assert database.calls == 2
 
 
-def test_past_the_stale_window_requests_wait(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_past_the_stale_window_requests_wait(app: Flask, clock: ManualClock, probe: Any) -> None:
     database = probe("v1")
     StatusManager(app, clock=clock).add_route("d", "/d").add_field("database", database, ttl=1, stale=10)
     client = app.test_client()
@@ -51,7 +45,7 @@ def test_past_the_stale_window_requests_wait(app: Flask, clock: FakeClock, probe
     assert client.get("/d").get_json()["database"] == "v2"
 
 
-def test_a_failed_refresh_replaces_the_stale_success(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_a_failed_refresh_replaces_the_stale_success(app: Flask, clock: ManualClock, probe: Any) -> None:
     database = probe(True)
     status = StatusManager(app, clock=clock)
     status.add_route("ready", "/ready").add_check("database", database, ttl=1, stale=60, failure_ttl=5)
@@ -60,7 +54,7 @@ def test_a_failed_refresh_replaces_the_stale_success(app: Flask, clock: FakeCloc
     database.error = ConnectionError("down")
     clock.advance(2)
     assert client.get("/ready").status_code == 200  # served stale while the refresh runs
-    _wait_for(lambda: status.state(app).runner.inflight == 0 and database.calls == 2)
+    assert eventually(lambda: status.state(app).runner.inflight == 0 and database.calls == 2)
     response = client.get("/ready")
     assert response.status_code == 503  # the failure is news: never hidden behind the success
     assert response.get_json()["database"]["error"] == "ConnectionError: down"
@@ -75,7 +69,7 @@ def test_stale_needs_a_ttl() -> None:
         route.add_field("g", lambda: 1, ttl=1, stale=-1)
 
 
-def test_health_json_shows_when_the_served_result_was_observed(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_health_json_shows_when_the_served_result_was_observed(app: Flask, clock: ManualClock, probe: Any) -> None:
     database = probe(True)
     status = StatusManager(app, clock=clock)
     route = status.add_route("h", "/h", format="health+json")
@@ -90,7 +84,7 @@ def test_health_json_shows_when_the_served_result_was_observed(app: Flask, clock
     database.gate.set()
 
 
-def test_a_refresh_hung_past_its_timeout_is_not_hidden(app: Flask, clock: FakeClock, probe: Any) -> None:
+def test_a_refresh_hung_past_its_timeout_is_not_hidden(app: Flask, clock: ManualClock, probe: Any) -> None:
     gate = threading.Event()
     database = probe(True)
     StatusManager(app, clock=clock).add_route("ready", "/ready").add_check(

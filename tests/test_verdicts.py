@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import FakeClock
 from flask import Flask
 
 from flask_status import CheckResult, StatusEvent, StatusManager
+from flask_status.clock import ManualClock
 
 
 def _route(app: Flask, **options: Any) -> Any:
@@ -120,7 +120,7 @@ def test_check_decorator(app: Flask) -> None:
     assert app.test_client().get("/ready").get_json() == {"status": "WARN", "database": False}
 
 
-def test_transitions_logged_once(app: Flask, clock: FakeClock, caplog: pytest.LogCaptureFixture, probe: Any) -> None:
+def test_transitions_logged_once(app: Flask, clock: ManualClock, caplog: pytest.LogCaptureFixture, probe: Any) -> None:
     database = probe(True)
     StatusManager(app, clock=clock).add_route("ready", "/ready").add_check("database", database, ttl=1)
     client = app.test_client()
@@ -155,7 +155,7 @@ def test_transitions_logged_once(app: Flask, clock: FakeClock, caplog: pytest.Lo
 
 
 def test_events_say_what_the_body_says_about_a_non_critical_check(
-    app: Flask, clock: FakeClock, caplog: pytest.LogCaptureFixture, probe: Any
+    app: Flask, clock: ManualClock, caplog: pytest.LogCaptureFixture, probe: Any
 ) -> None:
     cache = probe(True)
     status = StatusManager(app, clock=clock)
