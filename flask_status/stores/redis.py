@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._redis import redact_url, redis_client
 from .._validate import require_seconds
+from ..clock import SYSTEM, Clock, as_clock
 from ..results import STATUSES, FieldResult, error_text
 from .base import StoreUnavailable
 
@@ -68,6 +69,7 @@ return 0
 _RESULT_FIELDS = frozenset(f.name for f in dataclasses.fields(FieldResult))
 _OPTIONAL_TEXT = ("error", "message", "unit")
 _NUMBERS = ("duration", "observed_at", "time")
+_FLAGS = ("timed_out", "pending")
 _CLEAR_BATCH = 500
 
 
@@ -107,21 +109,34 @@ def _milliseconds(ttl: float) -> int:
     return max(1, math.ceil(ttl * 1000))
 
 
-def _decode(raw: object) -> FieldResult | None:
-    """The result a stored value holds, or ``None`` (and why, at debug) if it is not one."""
+#: How far ahead of this host's clock a result's time may be (clock skew between hosts). A
+#: result from further in the future would stay fresh forever: it is read as missing.
+MAX_SKEW = 5.0
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _decode(raw: object, now: float) -> tuple[FieldResult | None, str | None]:
+    """The result a stored value holds, or ``None`` and why it is not one.
+
+    Nothing read from the store is trusted: another program, an older version or an attacker
+    with access to Redis may have written it. Non-finite numbers anywhere (``NaN`` would break
+    every JSON body), wrong types, and times ahead of ``now`` (the wall clock) by more than
+    :data:`MAX_SKEW` are read as missing.
+    """
     try:
-        data = json.loads(raw)  # type: ignore[arg-type]  # bytes or str; anything else fails
+        data = json.loads(raw, parse_constant=_reject_constant)  # type: ignore[arg-type]
     except (TypeError, ValueError, RecursionError) as exc:
-        log.debug("flask-status: shared store value is not JSON (%s): ignored", type(exc).__name__)
-        return None
-    problem = _problem(data)
+        return None, f"not JSON ({type(exc).__name__})"
+    problem = _problem(data, now)
     if problem is not None:
-        log.debug("flask-status: shared store value is not a result (%s): ignored", problem)
-        return None
-    return FieldResult(**data)
+        return None, problem
+    return FieldResult(**data), None
 
 
-def _problem(data: Any) -> str | None:
+def _problem(data: Any, now: float) -> str | None:
     """What keeps ``data`` (decoded JSON) from being a :class:`FieldResult`, or ``None``."""
     if not isinstance(data, dict):
         return f"a JSON {type(data).__name__}, not an object"
@@ -139,8 +154,14 @@ def _problem(data: Any) -> str | None:
         number = data.get(name, 0.0)
         if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
             return f"{name} is not a number"
-    if not isinstance(data.get("timed_out", False), bool):
-        return "timed_out is not a bool"
+    for name in _FLAGS:
+        if not isinstance(data.get(name, False), bool):
+            return f"{name} is not a bool"
+    stamp = data.get("time", 0.0)
+    if stamp < 0 or stamp > now + MAX_SKEW:
+        return f"its time {stamp!r} is not a time this host has reached"
+    if data.get("duration", 0.0) < 0:
+        return "a negative duration"
     return None
 
 
@@ -157,7 +178,10 @@ class RedisStore:
     construction when the client has no socket timeout or retries more than once: redis-py's
     defaults, 5 s and 10 retries, can block a check for a minute); you close it yourself.
     Values are written as UTF-8 JSON and read back whether or not the client has
-    ``decode_responses``.
+    ``decode_responses``. Nothing read back is trusted: a value that is not a well-formed
+    result (not JSON, ``NaN`` or ``Infinity`` anywhere, a wrong type, a ``time`` ahead of
+    ``clock``'s wall time by more than :data:`MAX_SKEW` seconds, which would stay fresh
+    forever) is read as missing, and the first one is logged as a warning.
 
     Keys: results are ``f"{prefix}:result:{key}"``, locks ``f"{prefix}:lock:{key}"``; stores
     with different prefixes never see each other's keys, and :meth:`clear` deletes only its
@@ -202,6 +226,7 @@ class RedisStore:
         prefix: str = "flask-status",
         socket_timeout: float = 0.5,
         retry_after: float = 5.0,
+        clock: Clock = SYSTEM,
     ) -> None:
         try:
             import redis
@@ -213,6 +238,9 @@ class RedisStore:
         pause = require_seconds(retry_after, "RedisStore retry_after", allow_zero=True)
         self.socket_timeout = timeout
         self.retry_after = pause
+        #: The wall clock values read back are checked against (a result from the future is refused).
+        self._clock = as_clock(clock)
+        self._warned_bad_value = False
         self._unreachable: tuple[type[BaseException], ...] = (
             redis.ConnectionError,
             redis.TimeoutError,
@@ -351,7 +379,14 @@ class RedisStore:
         ok, raw = self._call("get", lambda: self._client.get(name))
         if not ok or raw is None:
             return None
-        return _decode(raw)
+        result, problem = _decode(raw, self._clock.wall())
+        if problem is not None:
+            log.debug("flask-status: shared store value %r is not a result (%s): ignored", name, problem)
+            if not self._warned_bad_value:
+                # Once per store: a bad value tends to be read on every probe until it expires.
+                self._warned_bad_value = True
+                log.warning("flask-status: shared store value %r is not a result (%s): read as missing", name, problem)
+        return result
 
     def put(self, key: str, result: FieldResult, ttl: float) -> None:
         """Keep ``result`` under ``key`` for ``ttl`` seconds (``SET ... PX``, rounded up to
