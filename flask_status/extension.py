@@ -19,7 +19,7 @@ from .definitions import Authenticator, Format, StatusRoute, normalize_url
 from .render.json import RouteReport
 from .state import EXTENSION_KEY, StatusState
 from .stores.base import SharedStore
-from .web.events import StatusEvent
+from .web.events import StatusEvent, delivery
 
 __all__ = ["EXTENSION_KEY", "StatusManager"]
 
@@ -267,11 +267,14 @@ class StatusManager:
         """Register ``callback`` (a decorator) to be called once per status transition.
 
         It receives a :class:`StatusEvent` for each change of a check's status on a route,
-        and of a route's own status; inside the app context, from the thread that saw the
-        change (a request's, or the scheduler's pool for background checks). A callback that
-        raises (``SystemExit`` included; all but ``KeyboardInterrupt``) is logged and never
-        breaks a request, a worker or the scheduler. A drain is one event with
-        ``draining=True``: a pager skips it with ``if event.new == "fail" and not event.draining``.
+        and of a route's own status, inside the app context, on flask-status's event thread:
+        never on a request's thread, so a slow hook (a pager's HTTP call) delays only the hooks
+        after it, never a probe. Events reach hooks in the order they were noticed, through a
+        bounded queue (1000 events; when full, the oldest is dropped and counted, see
+        :class:`~flask_status.web.events.Delivery`). A callback that raises (``SystemExit``
+        included; all but ``KeyboardInterrupt``) is logged and never breaks anything. A drain
+        is one event with ``draining=True``: a pager skips it with
+        ``if event.new == "fail" and not event.draining``.
 
         >>> status = StatusManager()
         >>> @status.on_change
@@ -282,6 +285,17 @@ class StatusManager:
             raise TypeError(f"on_change needs a callable, got {callback!r}")
         self.change_callbacks.append(callback)
         return callback
+
+    def flush_events(self, timeout: float = 5.0) -> bool:
+        """Wait until every status event noticed so far has been delivered to the
+        :meth:`on_change` callbacks (at most ``timeout`` seconds); ``True`` if it was.
+
+        For tests and for a process about to exit.
+
+        >>> StatusManager().flush_events(timeout=1.0)
+        True
+        """
+        return delivery.flush(timeout)
 
     def evaluate(self, route_name: str, app: Flask | None = None) -> RouteReport:
         """Evaluate a route's fields and checks now, without a request or its authenticator.

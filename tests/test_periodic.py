@@ -114,4 +114,5 @@ def test_background_runs_announce_no_false_transitions(app: Flask, probe: Any) -
     assert eventually(lambda: client.get("/details").status_code == 200)
     time.sleep(0.4)  # several background runs
     client.get("/details")
+    assert status.flush_events()
     assert not [(e.check, e.result and e.result.error) for e in events if e.old == "pass"]  # nothing flapped

@@ -64,6 +64,7 @@ def test_a_drain_is_announced_once_as_a_drain(app: Flask, probe: Any, caplog: py
         status.drain()
         for _ in range(3):
             assert client.get("/ready").status_code == 503
+    assert status.flush_events()
     assert [(e.route, e.check, e.kind, e.old, e.new, e.draining) for e in events] == [
         ("ready", None, "route", "pass", "fail", True)
     ]
@@ -74,6 +75,7 @@ def test_a_drain_is_announced_once_as_a_drain(app: Flask, probe: Any, caplog: py
     events.clear()
     status.resume()
     assert client.get("/ready").status_code == 200
+    assert status.flush_events()
     assert [(e.check, e.old, e.new, e.draining) for e in events] == [(None, "fail", "pass", False)]
 
 
@@ -84,12 +86,15 @@ def test_a_drain_of_a_failing_route_is_still_announced_once(app: Flask, probe: A
     status.add_route("ready", "/ready", readiness=True).add_check("database", probe(False))
     client = app.test_client()
     assert client.get("/ready").status_code == 503
+    assert status.flush_events()
     events.clear()
     status.drain()
     assert client.get("/ready").status_code == 503
     assert client.get("/ready").status_code == 503
+    assert status.flush_events()
     assert [(e.check, e.old, e.new, e.draining) for e in events] == [(None, "fail", "fail", True)]
     events.clear()
     status.resume()
     assert client.get("/ready").status_code == 503  # still failing on its own: nothing new to say
+    assert status.flush_events()
     assert events == []

@@ -175,6 +175,7 @@ def test_events_say_what_the_body_says_about_a_non_critical_check(
         {"status": "fail", "critical": False, "time": body["checks"]["cache"][0]["time"]}
     ]
     # The check itself: fail, as in the body, in the event and in the log.
+    assert status.flush_events()
     assert [(e.check, e.old, e.new) for e in events] == [("cache", "pass", "fail"), (None, "pass", "warn")]
     assert [r.getMessage() for r in caplog.records if r.name == "flask_status"] == [
         "flask-status: check 'cache' of route 'ready' is fail (was pass)",

@@ -4,12 +4,18 @@ the logs and the ``on_change`` hooks about it.
 Every evaluation (a request's, the CLI's, a background run's) reports what it saw; only a
 change from the last status seen is news. A first ``pass`` is not announced; a result older
 than one already announced is old news; a drain is announced once, as a drain.
+
+Hooks never run on a request's thread, nor under a lock a request needs: events go through a
+bounded queue to one delivery thread per process (:data:`delivery`), in the order they were
+noticed. A hook that takes 3 s delays the hooks after it, never a probe. When the queue is
+full the oldest event is dropped and counted (:attr:`Delivery.dropped`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -19,7 +25,7 @@ from .._fork import after_fork
 from ..definitions import Field, StatusRoute
 from ..results import FieldResult, Status
 
-__all__ = ["StatusEvent", "Transitions"]
+__all__ = ["Delivery", "StatusEvent", "Transitions", "delivery"]
 
 log = logging.getLogger("flask_status")
 
@@ -58,6 +64,95 @@ class StatusEvent:
         return f"{what} is {self.new} (was {self.old or 'unknown'}){reason}"
 
 
+Hook = Callable[[StatusEvent], Any]
+
+
+class Delivery:
+    """Calls ``on_change`` hooks on a thread of its own, through a bounded queue.
+
+    ``put`` never blocks and never runs a hook: it appends to the queue (dropping the oldest
+    event when ``maxsize`` are waiting, and counting it in :attr:`dropped`) and wakes the
+    delivery thread, started on first use (and again in a forked child). Events are delivered
+    one at a time, in the order they were put, so a check's transitions reach its hooks in order.
+
+    Thread-safety: ``_queue``, ``_busy``, ``_thread`` and ``dropped`` are guarded by ``_cond``,
+    which is never held while a hook runs. Renewed in a child after ``fork()``.
+
+    >>> seen = []
+    >>> queue = Delivery(maxsize=10)
+    >>> queue.put(StatusEvent("status", "ready", None, "route", None, "fail", None), [seen.append])
+    >>> queue.flush(5)
+    True
+    >>> str(seen[0])
+    "route 'ready' is fail (was unknown)"
+    """
+
+    def __init__(self, maxsize: int = 1000) -> None:
+        self.maxsize = maxsize
+        self._renew()
+        after_fork(self, Delivery._renew)
+
+    def _renew(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: deque[tuple[StatusEvent, Sequence[Hook], Callable[[], AbstractContextManager[Any]]]] = deque()
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        #: Events dropped because ``maxsize`` were already waiting (hooks slower than the news).
+        self.dropped = 0
+
+    def put(
+        self,
+        event: StatusEvent,
+        hooks: Sequence[Hook],
+        context: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    ) -> None:
+        """Queue ``event`` for ``hooks``, to be called inside ``context()``; never blocks."""
+        with self._cond:
+            if len(self._queue) >= self.maxsize:
+                self._queue.popleft()
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 1000 == 0:
+                    log.warning(
+                        "flask-status: on_change hooks are too slow: %d status events dropped so far", self.dropped
+                    )
+            self._queue.append((event, tuple(hooks), context))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._deliver, name="flask-status-events", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait (real time, at most ``timeout`` s) until every event put so far was delivered."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
+
+    def _deliver(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._queue))
+                event, hooks, context = self._queue.popleft()
+                self._busy = True
+            try:
+                for hook in hooks:
+                    _call(hook, event, context)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+
+def _call(hook: Hook, event: StatusEvent, context: Callable[[], AbstractContextManager[Any]]) -> None:
+    try:
+        with context():
+            hook(event)
+    except BaseException:  # SystemExit and KeyboardInterrupt too: Ctrl-C reaches the main thread, not this one
+        log.exception("flask-status: on_change callback %r raised", hook)
+
+
+delivery = Delivery()
+"""The process's delivery thread and queue, shared by every manager and app."""
+
+
 def _news(old: Status | None, new: Status) -> bool:
     return old != new and not (old is None and new == "pass")
 
@@ -70,14 +165,16 @@ class Transitions:
 
     Thread-safety: ``_last`` (the last status of each route and item), ``_seen`` (when each
     item's last announced result was observed) and ``_drained`` (the readiness routes whose
-    drain was announced) are guarded by ``_lock``. ``_announcing`` (re-entrant: a hook may
-    evaluate a route itself) spans noticing and announcing, so hooks see a check's transitions
-    in order. Both locks are renewed in a child after ``fork()``.
+    drain was announced) are guarded by ``_lock``, which also spans logging and queueing an
+    event (both quick; hooks run later on the delivery thread), so events are queued in the
+    order they were noticed. Renewed in a child after ``fork()``.
 
     >>> seen = []
     >>> transitions = Transitions("status", lambda: [seen.append])
     >>> route = StatusRoute("ready", "/ready")
     >>> transitions.observe(route, (), "fail", draining=False)
+    >>> delivery.flush(5)
+    True
     >>> [str(event) for event in seen]
     ["route 'ready' is fail (was unknown)"]
     """
@@ -99,7 +196,6 @@ class Transitions:
 
     def _renew(self) -> None:
         self._lock = threading.Lock()
-        self._announcing = threading.RLock()
 
     def observe(
         self,
@@ -114,60 +210,50 @@ class Transitions:
         ``status`` is the route's own status, or ``None`` when the evaluation did not see
         every item (a background run): then only the items are noted.
         """
-        with self._announcing:
+        with self._lock:
             for event in self._changes(route, items, status, draining):
                 self._announce(event)
 
     def _changes(
         self, route: StatusRoute, items: Sequence[tuple[Field, FieldResult]], status: Status | None, draining: bool
     ) -> list[StatusEvent]:
+        """The news in what an evaluation saw, noted as seen. The caller holds ``_lock``."""
         events: list[StatusEvent] = []
-        with self._lock:
-            for field, result in items:
-                if field.func is None:
-                    continue
-                key = (route.name, field.name)
-                # Reports finish out of order (a request holding a result older than what a
-                # background run already announced): an older result is old news, not a change.
-                if result.observed_at < self._seen.get(key, float("-inf")):
-                    status = None
-                    continue
-                self._seen[key] = result.observed_at
-                new, old = result.status, self._last.get(key)
-                if _news(old, new):
-                    events.append(StatusEvent(self.manager, route.name, field.name, field.kind, old, new, result))
-                self._last[key] = new
-            if status is None:
-                return events
-            key = (route.name, "")
-            old = self._last.get(key)
-            if draining:
-                # A drain is news once, as a drain: not again while it lasts, and never as a
-                # failure of each check (they are not run, let alone failing).
-                if route.name not in self._drained:
-                    self._drained.add(route.name)
-                    events.append(
-                        StatusEvent(self.manager, route.name, None, "route", old, status, None, draining=True)
-                    )
-            else:
-                self._drained.discard(route.name)
-                if _news(old, status):
-                    events.append(StatusEvent(self.manager, route.name, None, "route", old, status, None))
-            self._last[key] = status
+        for field, result in items:
+            if field.func is None:
+                continue
+            key = (route.name, field.name)
+            # Reports finish out of order (a request holding a result older than what a
+            # background run already announced): an older result is old news, not a change.
+            if result.observed_at < self._seen.get(key, float("-inf")):
+                status = None
+                continue
+            self._seen[key] = result.observed_at
+            new, old = result.status, self._last.get(key)
+            if _news(old, new):
+                events.append(StatusEvent(self.manager, route.name, field.name, field.kind, old, new, result))
+            self._last[key] = new
+        if status is None:
+            return events
+        key = (route.name, "")
+        old = self._last.get(key)
+        if draining:
+            # A drain is news once, as a drain: not again while it lasts, and never as a
+            # failure of each check (they are not run, let alone failing).
+            if route.name not in self._drained:
+                self._drained.add(route.name)
+                events.append(StatusEvent(self.manager, route.name, None, "route", old, status, None, draining=True))
+        else:
+            self._drained.discard(route.name)
+            if _news(old, status):
+                events.append(StatusEvent(self.manager, route.name, None, "route", old, status, None))
+        self._last[key] = status
         return events
 
     def _announce(self, event: StatusEvent) -> None:
         # A drain is deliberate, not an incident: logged at INFO, like a recovery.
         level = logging.INFO if event.new == "pass" or event.draining else logging.WARNING
         log.log(level, "flask-status: %s", event)
-        callbacks = self._callbacks()
-        if not callbacks:
-            return
-        for callback in callbacks:
-            try:
-                with self._context():
-                    callback(event)
-            except KeyboardInterrupt:
-                raise
-            except BaseException:  # SystemExit too: a hook must never end a request, a worker or the scheduler
-                log.exception("flask-status: on_change callback %r raised", callback)
+        hooks = self._callbacks()
+        if hooks:
+            delivery.put(event, hooks, self._context)
