@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from flask import Flask, current_app
 
 from flask_status import StatusEvent, StatusManager
 from flask_status.clock import ManualClock
+from flask_status.web.events import Delivery
 
 
 def test_on_change_called_once_per_transition(app: Flask, clock: ManualClock, probe: Any) -> None:
@@ -236,3 +238,66 @@ def test_a_check_raising_system_exit_fails_like_any_other(app: Flask, clock: Man
     assert first.get_json()["database"] == {"status": "fail", "error": "SystemExit: 2"}
     assert client.get("/ready").status_code == 503
     assert len(calls) == 1  # its failure is cached (failure_ttl), as any failure is
+
+
+def test_a_hook_that_hangs_never_delays_a_request(app: Flask, probe: Any) -> None:
+    status = StatusManager(app)
+    gate = threading.Event()
+    heard: list[StatusEvent] = []
+
+    @status.on_change
+    def slow_pager(event: StatusEvent) -> None:
+        heard.append(event)
+        gate.wait(30)  # a pager's HTTP call that hangs
+
+    database = probe(False)
+    status.add_route("live", "/live")
+    status.add_route("ready", "/ready").add_check("database", database)
+    client = app.test_client()
+    answers: list[int] = []
+
+    def probes() -> None:
+        answers.append(client.get("/ready").status_code)  # a transition: the hook hangs on it
+        database.value = True
+        answers.append(client.get("/ready").status_code)  # another one, queued behind it
+        answers.append(client.get("/live").status_code)
+
+    prober = threading.Thread(target=probes)
+    prober.start()
+    prober.join(5)
+    alive = prober.is_alive()
+    assert eventually(lambda: len(heard) == 1)  # the hook is stuck on the first event
+    gate.set()
+    assert not alive
+    assert answers == [503, 200, 200]
+    assert status.flush_events()
+    assert [(e.check, e.new) for e in heard] == [
+        ("database", "fail"),
+        (None, "fail"),
+        ("database", "pass"),
+        (None, "pass"),
+    ]
+
+
+def test_a_full_queue_drops_the_oldest_event_and_counts_it(caplog: pytest.LogCaptureFixture) -> None:
+    queue = Delivery(maxsize=2)
+    gate = threading.Event()
+    heard: list[str] = []
+
+    def hook(event: StatusEvent) -> None:
+        gate.wait(10)
+        heard.append(event.route)
+
+    def event(route: str) -> StatusEvent:
+        return StatusEvent("status", route, None, "route", "pass", "fail", None)
+
+    with caplog.at_level(logging.WARNING, logger="flask_status"):
+        queue.put(event("first"), [hook])
+        assert eventually(lambda: queue._busy)  # the first is being delivered: the hook waits
+        for name in ("second", "third", "fourth"):
+            queue.put(event(name), [hook])
+        gate.set()
+        assert queue.flush(5)
+    assert heard == ["first", "third", "fourth"]  # "second" was the oldest waiting when full
+    assert queue.dropped == 1
+    assert any("1 status events dropped" in r.getMessage() for r in caplog.records)
