@@ -315,6 +315,7 @@ def main(argv: list[str]) -> int:
             "bench_server.py",
             "bench_memory.py",
             "bench_rerender.py",
+            "bench_redact.py",
         ):
             status |= _run(python, f"benchmarks/{script}", *rest)
         return status
