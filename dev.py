@@ -316,6 +316,7 @@ def main(argv: list[str]) -> int:
             "bench_memory.py",
             "bench_rerender.py",
             "bench_redact.py",
+            "bench_probe.py",
         ):
             status |= _run(python, f"benchmarks/{script}", *rest)
         return status

@@ -54,6 +54,10 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "STATUS_TOKENS": None,
         # Users of flask_status.auth.basic_auth(): {"username": "password"}; None: nobody.
         "STATUS_BASIC_AUTH": None,
+        # Keep successful probes (GET/HEAD of a public status route answering < 400) out of the
+        # access logs of the werkzeug dev server and of gunicorn (with flask_status.gunicorn's
+        # logger_class); failures are always logged. Read when a probe is answered and logged.
+        "STATUS_QUIET_PROBES": True,
     }
 )
 
@@ -180,6 +184,9 @@ def resolve_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) ->
     codes = dict(DEFAULTS["STATUS_HTTP_CODES"])
     codes.update(validate_status_codes(get("STATUS_HTTP_CODES"), "STATUS_HTTP_CODES"))
     validate_seconds(get("STATUS_DRAIN_DELAY"), "STATUS_DRAIN_DELAY", allow_zero=True)
+    quiet = get("STATUS_QUIET_PROBES")
+    if not isinstance(quiet, bool):
+        raise TypeError(f"STATUS_QUIET_PROBES must be a bool, got {quiet!r}")
     defaults = get("STATUS_REDACT_DEFAULTS")
     if not isinstance(defaults, bool):
         raise TypeError(f"STATUS_REDACT_DEFAULTS must be a bool, got {defaults!r}")

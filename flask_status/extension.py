@@ -16,6 +16,7 @@ from .cli import status_command
 from .clock import SYSTEM, Clock, as_clock
 from .config import DEFAULTS, resolve_settings
 from .definitions import Authenticator, Format, StatusRoute, normalize_url
+from .quiet import install as quiet_probes
 from .render.json import RouteReport
 from .state import EXTENSION_KEY, StatusState
 from .stores.base import SharedStore
@@ -149,6 +150,7 @@ class StatusManager:
             hook(app, state, mount)
         if "status" not in app.cli.commands:
             app.cli.add_command(status_command)
+        quiet_probes(app)  # successful probes out of the dev server's access log (STATUS_QUIET_PROBES)
 
     def state(self, app: Flask | None = None) -> StatusState:
         """This manager's :class:`StatusState` on ``app`` (default: the current app)."""

@@ -134,6 +134,9 @@ class RouteViews:
         details = route.details
 
         def status_view() -> Response:
+            request.environ["flask_status.probe"] = (
+                not route.authenticator and current_app.config["STATUS_QUIET_PROBES"]
+            )
             show = details if isinstance(details, bool) else _decide_details(details, route)
             fmt: Rendering = default_format
             accept = request.headers.get("Accept")
