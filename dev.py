@@ -311,6 +311,7 @@ def main(argv: list[str]) -> int:
         status = 0
         for script in (
             "bench_overhead.py",
+            "bench_uncached.py",
             "bench_burst.py",
             "bench_server.py",
             "bench_memory.py",

@@ -66,6 +66,7 @@ class FieldOptions(TypedDict, total=False):
     fail_after: int
     recover_after: int
     shared: bool
+    inline: bool
 
 
 class CheckOptions(FieldOptions, total=False):
@@ -100,6 +101,14 @@ class Field:
       passing runs. Both default to 1.
     - ``shared``: with a shared store (``STATUS_STORE_URL``), run once per ttl (or interval)
       across every process and replica using the store, instead of once per process.
+    - ``inline``: ``True`` runs the callable in the thread of the request that needs it (in
+      that request's app context) instead of on the manager's thread pool, **without a
+      timeout**: a call that hangs hangs that request, and nothing can stop it. It saves the
+      thread hand-off, the larger part of what an uncached field costs per request; meant
+      for callables that cannot block (a counter, a flag, ``psutil.cpu_percent()``), not for
+      anything that does I/O. Single flight still holds: another request that finds the call
+      running waits for it up to ``timeout``. Not with ``interval``, ``stale`` or ``shared``
+      (those run in the background or wait on other processes). Default ``False``.
     - ``component_type`` / ``component_id`` (checks): shown in health+json.
 
     >>> Field("version", "2.0.0").constant
@@ -116,6 +125,7 @@ class Field:
         "fail_after",
         "failure_ttl",
         "func",
+        "inline",
         "interval",
         "is_async",
         "key",
@@ -144,6 +154,7 @@ class Field:
         fail_after: int = 1,
         recover_after: int = 1,
         shared: bool = False,
+        inline: bool = False,
         component_type: str | None = None,
         component_id: str | None = None,
     ) -> None:
@@ -153,7 +164,7 @@ class Field:
         if kind not in ("field", "check"):
             raise ValueError(f"kind must be 'field' or 'check', got {kind!r}")
         what = f"{kind} {name!r}"
-        for label, flag in (("critical", critical), ("shared", shared)):
+        for label, flag in (("critical", critical), ("shared", shared), ("inline", inline)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{label} of {what} must be a bool, got {flag!r}")
         for label, count in (("fail_after", fail_after), ("recover_after", recover_after)):
@@ -179,8 +190,20 @@ class Field:
             )
         if shared and self.interval is None and not self.ttl:
             raise ValueError(f"shared {what} needs a ttl or an interval: it runs once per ttl across processes")
+        if inline:
+            clashes = [
+                option
+                for option, given in (("interval", interval), ("stale", stale), ("shared", shared))
+                if given is not None and given is not False
+            ]
+            if clashes:
+                raise ValueError(
+                    f"inline {what} runs in the request that needs it, so {' and '.join(clashes)} cannot apply: "
+                    "those run in the background or wait on other processes"
+                )
         self.critical = critical
         self.shared = shared
+        self.inline = inline
         self.fail_after = fail_after
         self.recover_after = recover_after
         self.component_type = component_type
@@ -205,7 +228,13 @@ class Field:
             if kind == "check":
                 raise TypeError(f"check {name!r} needs a callable, got {type(value).__name__}: {value!r}")
             options = (ttl, timeout, failure_ttl, stale, interval)
-            if any(option is not None for option in options) or fail_after != 1 or recover_after != 1 or shared:
+            if (
+                any(option is not None for option in options)
+                or fail_after != 1
+                or recover_after != 1
+                or shared
+                or inline
+            ):
                 raise ValueError(f"field {name!r} is a constant: caching and timing options apply to callables")
             try:
                 safe = json_safe(value)
@@ -439,7 +468,8 @@ class StatusRoute:
         A callable's return value is the field's value; if it raises or times out, the
         field's entry says why and the route answers 503 (unless ``critical=False``, which
         only makes it warn). Options: ``ttl``, ``timeout``, ``failure_ttl``, ``stale``,
-        ``interval``, ``critical``, ``fail_after``, ``recover_after`` (see :class:`Field`).
+        ``interval``, ``critical``, ``fail_after``, ``recover_after``, ``shared``, ``inline``
+        (see :class:`Field`).
 
         >>> route = StatusRoute("details", "/details")
         >>> route.add_field("queue", lambda: 3, timeout=2.0).timeout

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 
 from .clock import Clock
 from .config import DEFAULTS, Settings
@@ -82,7 +82,7 @@ class StatusState:
             shared=self.shared,
             settings=settings.runner,
             clock=clock,
-            context=app.app_context,
+            context=_context(app),
             call=_caller(app),
             name=f"flask-status-{manager.name}",
         )
@@ -99,6 +99,8 @@ class StatusState:
         self._changes: dict[str, int] = {}
         self._config_at_init: dict[str, Any] | None = _config_read_at_init(app, manager)
         self._scheduled = False
+        #: The fields tuple of each route last looked at for periodic fields (by identity).
+        self._looked: dict[str, tuple[Field, ...]] = {}
         #: The URL rule each route is mounted at on this app (prefixes included).
         self.urls: dict[str, str] = {}
         self.runner.on_run.append(self._on_run)
@@ -116,11 +118,14 @@ class StatusState:
         that periodic checks without a result yet run once instead of reading as pending.
         """
         fields = route.fields
-        if not self._scheduled and any(f.interval is not None for f in fields):
-            self._scheduled = True
-            scheduler.add(self)
-        elif self._scheduled and not scheduler.running:
-            scheduler.ensure_running()  # a forked child: start this process's own thread
+        if self._scheduled:
+            if not scheduler.running:
+                scheduler.ensure_running()  # a forked child: start this process's own thread
+        elif self._looked.get(route.name) is not fields:  # once per set of fields, not per request
+            if any(f.interval is not None for f in fields):
+                self._scheduled = True
+                scheduler.add(self)
+            self._looked[route.name] = fields
         results = tuple(self.runner.evaluate(fields, run_periodic=run_periodic))
         return self._report(route, fields, results)
 
@@ -153,7 +158,11 @@ class StatusState:
         draining = self.draining(route)
         status = self._route_status(fields, results, draining)
         pairs = list(zip(fields, results, strict=True))
-        fresh_until = min((self.runner.fresh_until(f, r) for f, r in pairs), default=float("inf"))
+        fresh_until = float("inf")
+        for field, result in pairs:
+            until = self.runner.fresh_until(field, result)
+            if until < fresh_until:
+                fresh_until = until
         report = RouteReport(route, results, status, fresh_until, tuple(fields))
         # Log and announce each status change once, not once per request.
         self.transitions.observe(route, pairs if items else (), status, draining=draining)
@@ -186,6 +195,10 @@ class StatusState:
 
     def _on_run(self, field: Field, result: FieldResult) -> None:
         """A run landed a result: void the bodies of the routes that show it, note changes."""
+        if not self.runner.timing(field).cached:
+            # Kept nowhere, so no body shows it (a route with an uncached field renders every
+            # time), and the request waiting on the run observes it: nothing to do.
+            return
         routes = [r for r in self.manager.routes.values() if any(f.key == field.key for f in r.fields)]
         with self._lock:
             for route in routes:
@@ -247,6 +260,18 @@ def _differs(now: object, then: object) -> bool:
         return bool(now != then)
     except Exception:  # an object whose comparison breaks: compare identities
         return now is not then
+
+
+def _context(app: Flask) -> Callable[[], AbstractContextManager[Any]]:
+    """The context a field runs in: ``app``'s app context, pushed for the run, or the one
+    already current when the run is inline in a request (or a CLI command) of ``app``."""
+
+    def context() -> AbstractContextManager[Any]:
+        if has_app_context() and current_app._get_current_object() is app:  # type: ignore[attr-defined]
+            return nullcontext()
+        return app.app_context()
+
+    return context
 
 
 def _caller(app: Flask) -> Callable[[Field], Any]:

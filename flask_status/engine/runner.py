@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -29,7 +28,7 @@ from ..stores.base import ResultStore, SharedStore
 from . import policy
 from .election import Election
 from .execute import Executor
-from .flight import Flights
+from .flight import Flight, Flights, needs_futures, wait_for
 from .policy import Damping, Timing
 from .pool import WorkerPool
 
@@ -98,7 +97,7 @@ class Runner:
         self.executor = Executor(clock=clock, redact=self.settings.redact, context=context, call=call)
         self.election = Election(shared, clock) if shared is not None else None
         self.pool = WorkerPool(self.settings.max_workers, name=name)
-        self.flights = Flights()
+        self.flights = Flights(futures=needs_futures(clock))
         self._timings: dict[Field, Timing] = {}
         self._renew()
         #: Called with the field and its result after each run completes (periodic runs and
@@ -161,11 +160,13 @@ class Runner:
         encode, or times out gives a ``"fail"`` result saying so. Periodic fields are read,
         never run; a result past its ttl but within ``stale`` is served at once while one
         background run refreshes it. ``run_periodic=True`` runs periodic fields that have no
-        result yet, as a one-shot process (the CLI) must.
+        result yet, as a one-shot process (the CLI) must. An ``inline`` field runs in this
+        thread, without a timeout, after the other fields' runs have started on the pool.
         """
         now = self.clock.now()
         results: list[FieldResult | None] = [None] * len(fields)
-        waits: list[tuple[int, Field, Timing, Future[FieldResult]]] = []
+        waits: list[tuple[int, Field, Timing, Flight]] = []
+        inline: list[tuple[int, Field, Timing]] | None = None
         for index, field in enumerate(fields):
             constant = field.constant_result
             if constant is not None:
@@ -187,15 +188,29 @@ class Runner:
                     if verdict == "stale":
                         results[index] = self._serve_stale(field, timing, cached, now)
                         continue
-            waits.append((index, field, timing, self._flight(field, timing, now)))
-        if waits:
-            clock = self.clock
-            started = clock.now()
-            for index, field, timing, future in waits:
-                if clock.wait(future, started + timing.timeout - clock.now()):
-                    results[index] = future.result()
-                else:
-                    results[index] = self._report_timeout(field, timing, clock.now() - started)
+            if field.inline:
+                if inline is None:
+                    inline = []
+                inline.append((index, field, timing))
+            else:
+                waits.append((index, field, timing, self._flight(field, timing, now)))
+        if inline is None and not waits:
+            return results  # type: ignore[return-value]  # every slot was filled above
+        clock = self.clock
+        started = clock.now()  # every wait's timeout counts from here
+        if inline is not None:
+            # After the pool's runs have started: those run meanwhile, in parallel.
+            for index, field, timing in inline:
+                flight = self._flight(field, timing, now, inline=True)
+                if flight.done():
+                    results[index] = flight.result()
+                else:  # another request is running it: wait for that run, as for any other
+                    waits.append((index, field, timing, flight))
+        for index, field, timing, flight in waits:
+            if wait_for(clock, flight, started + timing.timeout - clock.now()):
+                results[index] = flight.result()
+            else:
+                results[index] = self._report_timeout(field, timing, clock.now() - started)
         return results  # type: ignore[return-value]  # every slot was filled above
 
     def _serve_stale(self, field: Field, timing: Timing, cached: FieldResult, now: float) -> FieldResult:
@@ -215,7 +230,7 @@ class Runner:
         """The result of a field that has none yet: it counts as failing until it has a verdict."""
         return self.executor.pending(field)
 
-    def refresh(self, field: Field) -> Future[FieldResult]:
+    def refresh(self, field: Field) -> Flight:
         """Start a run of ``field`` now unless one is in flight; never waits for it.
 
         Periodic schedulers call this; a run that overruns its interval is not started twice.
@@ -245,8 +260,9 @@ class Runner:
 
     # -- runs ---------------------------------------------------------------------------------
 
-    def _flight(self, field: Field, timing: Timing, now: float, *, force: bool = False) -> Future[FieldResult]:
-        """The future of ``field``'s run in flight, starting one if there is none."""
+    def _flight(self, field: Field, timing: Timing, now: float, *, force: bool = False, inline: bool = False) -> Flight:
+        """The flight of ``field``'s run, starting one if there is none: on the pool, or with
+        ``inline``, in this thread (the flight has landed when this returns)."""
         done = None
         if timing.cached and not force:
 
@@ -255,17 +271,23 @@ class Runner:
                 cached = self._lookup(field, timing, now, shared=False)
                 return cached if cached is not None and now < self.fresh_until(field, cached) else None
 
-        future, new = self.flights.begin(field.key, now, done=done)
+        flight, new = self.flights.begin(field.key, now, done=done)
         if new:
+            if inline:
+                self._run(field, timing, flight, inline=True)
+                return flight
             try:
-                self.pool.submit(partial(self._run, field, timing, future))
+                self.pool.submit(self._run, field, timing, flight)
             except BaseException as exc:
                 # No thread will ever run it: unregister, or the field would wait forever.
-                self.flights.finish(field.key, future)
-                future.set_result(self.executor.failure(field, exc))
-        return future
+                self.flights.finish(field.key, flight)
+                flight.set_result(self.executor.failure(field, exc))
+        return flight
 
-    def _run(self, field: Field, timing: Timing, future: Future[FieldResult]) -> None:
+    def _run(self, field: Field, timing: Timing, flight: Flight, *, inline: bool = False) -> None:
+        """Run ``field`` once and land its result on ``flight``: on a pool thread, or inline
+        in the thread that needs it (a ``KeyboardInterrupt`` there is raised once the result
+        has landed)."""
         result: FieldResult | None = None
         try:
             if field.shared and self.election is not None:
@@ -284,13 +306,16 @@ class Runner:
         except BaseException as exc:
             if result is None:
                 result = self.executor.failure(field, exc)
+            if inline and isinstance(exc, KeyboardInterrupt):
+                raise
         finally:
-            self.flights.finish(field.key, future)
+            self.flights.finish(field.key, flight)
             if result is None:  # not elected, and nothing published yet
-                future.set_result(self.executor.pending(field))
+                flight.set_result(self.executor.pending(field))
             else:
-                future.set_result(result)
-                self._ran(field, result)
+                flight.set_result(result)
+                if self.on_run:
+                    self._ran(field, result)
 
     def _execute(self, field: Field) -> FieldResult:
         return self._damp(field, self.executor.run(field))

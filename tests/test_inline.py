@@ -1,0 +1,366 @@
+"""Fields without a ttl, run on every request: ``inline=True`` (in the request's own thread,
+without a timeout, saying so), and the hand-off to the pool the others go through (a pipe per
+waiting thread and per pool, closed when the thread or the pool ends; fresh ones after fork)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask, current_app, g
+
+from flask_status import StatusManager
+from flask_status.clock import ManualClock
+from flask_status.definitions import Field
+from flask_status.engine import wake
+from flask_status.engine.flight import Flight
+from flask_status.engine.pool import WorkerPool
+from flask_status.results import FieldResult
+
+# Self-contained on purpose: an app, a clock and a wait of its own (no shared fixtures).
+
+
+def _app() -> Flask:
+    app = Flask("inline_test_app")
+    app.config.update(TESTING=True)
+    return app
+
+
+def _eventually(condition: Callable[[], object], seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return bool(condition())
+
+
+def test_an_inline_field_runs_in_the_request_thread_in_its_app_context() -> None:
+    app = _app()
+    seen: list[tuple[int, Any, Any]] = []
+
+    @app.before_request
+    def mark() -> None:
+        g.request_thread = threading.get_ident()
+
+    def where() -> bool:
+        seen.append((threading.get_ident(), current_app._get_current_object(), g.get("request_thread")))  # type: ignore[attr-defined]
+        return True
+
+    status = StatusManager(app)
+    status.add_route("details", "/details").add_field("where", where, inline=True)
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/details").get_json() == {"status": "OK", "where": True}
+    assert len(seen) == 3  # no ttl: once per request, as on the pool
+    for thread, running_app, request_thread in seen:
+        assert thread == request_thread  # the request's own thread...
+        assert running_app is app  # ...in its app context (g is the request's)
+    assert status.state(app).runner.pool.threads == 0  # nothing was handed to the pool
+
+
+def test_outside_a_request_an_inline_field_gets_an_app_context() -> None:
+    app = _app()
+    status = StatusManager(app)
+    status.add_route("details", "/details").add_field("app", lambda: current_app.name, inline=True)
+    report = status.evaluate("details", app)  # as `flask status` does, with no context pushed
+    assert report.results[0].value == "inline_test_app"
+    assert report.status == "pass"
+
+
+def test_an_inline_field_mixes_with_pool_fields_and_caches_like_any_other() -> None:
+    clock = ManualClock()
+    app = _app()
+    calls = {"inline": 0, "pool": 0}
+
+    def inline() -> int:
+        calls["inline"] += 1
+        return calls["inline"]
+
+    def pool() -> str:
+        calls["pool"] += 1
+        return threading.current_thread().name
+
+    route = StatusManager(app, clock=clock).add_route("details", "/details")
+    route.add_field("inline", inline, inline=True, ttl=30)
+    route.add_field("pool", pool)
+    client = app.test_client()
+    body = client.get("/details").get_json()
+    assert body["inline"] == 1
+    assert body["pool"].startswith("flask-status-")  # the other field still ran on the pool
+    assert client.get("/details").get_json()["inline"] == 1  # fresh: served from the cache
+    clock.advance(31)
+    assert client.get("/details").get_json()["inline"] == 2
+    assert calls == {"inline": 2, "pool": 3}
+
+
+def test_an_inline_field_never_raises_for_its_own_sake() -> None:
+    app = _app()
+
+    def broken() -> Any:
+        raise ConnectionError("refused")
+
+    route = StatusManager(app).add_route("ready", "/ready")
+    route.add_check("database", broken, inline=True)
+    route.add_field("weird", lambda: object(), inline=True)
+    response = app.test_client().get("/ready")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["database"] == {"status": "fail", "error": "ConnectionError: refused"}
+    assert body["weird"]["status"] == "fail"
+    assert "not JSON serialisable" in body["weird"]["error"]
+
+
+def test_a_request_joining_an_inline_run_waits_up_to_the_timeout() -> None:
+    clock = ManualClock()
+    app = _app()
+    release = threading.Event()
+    started = threading.Event()
+    calls: list[int] = []
+
+    def slow() -> bool:
+        calls.append(threading.get_ident())
+        started.set()
+        release.wait(30)
+        return True
+
+    status = StatusManager(app, clock=clock)
+    status.add_route("ready", "/ready").add_check("database", slow, inline=True, timeout=2)
+    answers: dict[str, Any] = {}
+
+    def first() -> None:
+        answers["first"] = app.test_client().get("/ready")
+
+    runner = threading.Thread(target=first, daemon=True)
+    runner.start()
+    try:
+        assert started.wait(10)
+        # A second request finds the run in flight: single flight, it joins it and waits on the
+        # clock, up to the check's timeout (the request running it has no timeout).
+        joiner = threading.Thread(target=lambda: answers.setdefault("second", app.test_client().get("/ready")))
+        joiner.start()
+        assert _eventually(lambda: clock.waiting > 0), "the second request did not wait on the clock"
+        clock.advance(2)
+        joiner.join(10)
+        second = answers["second"]
+        assert second.status_code == 503
+        assert second.get_json()["database"] == {"status": "fail", "error": "TimeoutError: no result within 2 s"}
+        assert runner.is_alive()  # the first request is still inside the call: nothing bounds it
+    finally:
+        release.set()
+        runner.join(10)
+    assert answers["first"].status_code == 200
+    assert len(calls) == 1  # one run for both requests
+
+
+def test_a_keyboard_interrupt_inline_reaches_the_caller_after_the_run_ends() -> None:
+    app = _app()
+
+    def interrupted() -> bool:
+        raise KeyboardInterrupt
+
+    status = StatusManager(app)
+    status.add_route("ready", "/ready").add_check("database", interrupted, inline=True)
+    with pytest.raises(KeyboardInterrupt):
+        status.evaluate("ready", app)
+    assert status.state(app).runner.inflight == 0  # the flight was closed first
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"interval": 10}, "so interval cannot apply"),
+        ({"ttl": 10, "stale": 60}, "so stale cannot apply"),
+        ({"ttl": 10, "shared": True}, "so shared cannot apply"),
+    ],
+)
+def test_inline_refuses_options_that_run_in_the_background(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Field("db", lambda: True, kind="check", inline=True, **options)
+
+
+def test_inline_is_a_bool_for_callables_only() -> None:
+    with pytest.raises(TypeError, match="inline of check 'db' must be a bool"):
+        Field("db", lambda: True, kind="check", inline="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="is a constant"):
+        Field("version", "2.0.0", inline=True)
+    assert Field("db", lambda: True, kind="check").inline is False
+    assert Field("db", lambda: True, kind="check", inline=True).inline is True
+
+
+# -- the hand-off to the pool ----------------------------------------------------------------------
+
+pipes = pytest.mark.skipif(not wake.pipes_usable(), reason="no pipe wake-ups on this platform")
+
+
+def test_a_flight_wakes_every_waiter_and_times_out_the_impatient() -> None:
+    flight = Flight()
+    woken: list[bool] = []
+    waiters = [threading.Thread(target=lambda: woken.append(flight.wait(10))) for _ in range(3)]
+    for waiter in waiters:
+        waiter.start()
+    assert not flight.wait(0.05)  # nothing landed yet: a short wait times out
+    flight.set_result(FieldResult("db", "pass"))
+    for waiter in waiters:
+        waiter.join(10)
+    assert woken == [True, True, True]
+    assert flight.wait(0)
+    assert flight.result().status == "pass"
+    assert flight._wakers is None  # every waiter left: nothing will be written to their pipes
+
+
+def test_a_waiter_that_timed_out_is_never_woken_later() -> None:
+    flight = Flight()
+    assert not flight.wait(0.01)
+    assert flight._wakers == []  # it unregistered before leaving
+    flight.set_result(FieldResult("db", "pass"))
+    waker = wake.thread_waker()
+    if waker is not None:
+        with pytest.raises(BlockingIOError):
+            os.read(waker.read_fd, 1)  # no byte was written after it left
+
+
+@pipes
+def test_a_waiting_threads_pipe_is_closed_when_the_thread_ends() -> None:
+    seen: list[tuple[int, int]] = []  # (fd, inode) of both ends
+
+    def wait_once() -> None:
+        flight = Flight()
+        threading.Timer(0.01, flight.set_result, (FieldResult("db", "pass"),)).start()
+        assert flight.wait(10)
+        waker = wake.thread_waker()
+        assert waker is not None
+        seen.extend((fd, os.fstat(fd).st_ino) for fd in (waker.read_fd, waker.write_fd))
+
+    thread = threading.Thread(target=wait_once)
+    thread.start()
+    thread.join(10)
+    gc.collect()
+    assert len(seen) == 2
+    assert all(_pipe_closed(fd, inode) for fd, inode in seen)
+
+
+def _pipe_closed(fd: int, inode: int) -> bool:
+    """``fd`` is closed, or open on something else than the pipe ``inode`` (a number reused)."""
+    try:
+        return os.fstat(fd).st_ino != inode
+    except OSError:
+        return True
+
+
+def _end_of(pool: WorkerPool) -> Callable[[], None]:
+    """Drop ``pool``; a function that asserts its threads ended (and its pipe, if any, closed)."""
+    tasks = pool._tasks
+    threads = [t for t in threading.enumerate() if t.name.startswith(f"{pool.name}-")]
+    assert len(threads) == tasks.threads
+    pipe = tasks.pipe
+    inodes = [os.fstat(fd).st_ino for fd in pipe] if pipe is not None else []
+
+    def check() -> None:
+        gc.collect()
+        for thread in threads:
+            thread.join(10)
+            assert not thread.is_alive(), f"{thread.name} still runs after its pool was collected"
+        assert tasks.threads == 0
+        if pipe is not None:
+            assert all(_pipe_closed(fd, inode) for fd, inode in zip(pipe, inodes, strict=True))
+
+    return check
+
+
+@pipes
+def test_a_pool_nobody_holds_ends_its_threads_and_closes_its_pipe() -> None:
+    pool = WorkerPool(3, name="doomed")
+    done = threading.Barrier(4, timeout=10)
+    for _ in range(3):
+        pool.submit(done.wait)
+    done.wait()  # three workers, each ran one task
+    assert pool.threads == 3
+    assert pool._tasks.pipe is not None
+    check = _end_of(pool)
+    del pool
+    check()
+
+
+def test_a_pool_without_pipes_ends_its_threads_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("flask_status.engine.pool.pipes_usable", lambda: False)
+    pool = WorkerPool(2, name="queued")
+    ran = threading.Event()
+    pool.submit(ran.set)
+    assert ran.wait(10)
+    assert pool._tasks.pipe is None
+    check = _end_of(pool)
+    del pool
+    check()
+
+
+def test_without_pipes_a_route_still_answers_within_its_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("flask_status.engine.pool.pipes_usable", lambda: False)
+    monkeypatch.setattr(wake, "pipes_usable", lambda: False)
+    result: dict[str, Any] = {}
+
+    def in_a_new_thread() -> None:  # a thread that never had a waker: it waits on the latch
+        app = _app()
+        release = threading.Event()
+        route = StatusManager(app).add_route("d", "/d")
+        route.add_field("quick", lambda: 7)
+        route.add_field("hang", lambda: release.wait(10), timeout=0.1)
+        try:
+            result["body"] = app.test_client().get("/d").get_json()
+        finally:
+            release.set()
+        result["waker"] = wake.thread_waker()
+
+    thread = threading.Thread(target=in_a_new_thread)
+    thread.start()
+    thread.join(10)
+    assert result["waker"] is None
+    assert result["body"] == {
+        "status": "FAIL",
+        "quick": 7,
+        "hang": {"status": "fail", "error": "TimeoutError: no result within 0.1 s"},
+    }
+
+
+@pipes
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_hands_off_through_pipes_of_its_own() -> None:
+    app = _app()
+    status = StatusManager(app)
+    status.add_route("d", "/d").add_field("pid", os.getpid)
+    client = app.test_client()
+    assert client.get("/d").get_json()["pid"] == os.getpid()  # the parent's pool and waker exist
+    parent_tasks, parent_waker = status.state(app).runner.pool._tasks, wake.thread_waker()
+    assert parent_tasks.pipe is not None
+    assert parent_waker is not None
+    read_fd, write_fd = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12+ warns about fork() with threads alive in pytest
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            answers = [client.get("/d").get_json()["pid"] for _ in range(20)]
+            tasks, waker = status.state(app).runner.pool._tasks, wake.thread_waker()
+            # New pipes, made in the child (the parent's copies were closed here, so the numbers
+            # may well be the same): new objects, the waker of the child's generation.
+            fresh = tasks is not parent_tasks and tasks.pipe is not None and parent_tasks.pipe is None
+            fresh = fresh and waker is not None and waker is not parent_waker and parent_waker.read_fd == -1
+            code = 2 if answers != [os.getpid()] * 20 else 0 if fresh else 3
+        finally:
+            os.write(write_fd, bytes([code]))
+            os._exit(code)
+    os.close(write_fd)
+    try:
+        assert os.read(read_fd, 1) == b"\0"
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    # The parent goes on with its own pipes, untouched by the child.
+    assert [client.get("/d").get_json()["pid"] for _ in range(20)] == [os.getpid()] * 20
