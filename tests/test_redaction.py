@@ -95,6 +95,20 @@ def test_check_result_messages_are_redacted(app: Flask) -> None:
     assert SECRET not in app.test_client().get("/details").get_data(as_text=True)
 
 
+@pytest.mark.parametrize("accept", ["application/json", "application/health+json", "text/html"])
+def test_check_result_observed_strings_are_redacted(app: Flask, accept: str) -> None:
+    from flask_status import CheckResult
+
+    def replica() -> Any:
+        observed = {"primary": f"postgresql://app:{SECRET}@db/app", "lag": [3, f"token={SECRET}"]}
+        return CheckResult.ok("in sync", observed=observed)
+
+    StatusManager(app).add_route("details", "/details").add_check("replica", replica)
+    body = app.test_client().get("/details", headers={"Accept": accept}).get_data(as_text=True)
+    assert "postgresql://app:" in body  # the value is shown...
+    assert SECRET not in body  # ...without its secrets
+
+
 def test_real_sqlalchemy_psycopg_error_carrying_a_password(app: Flask) -> None:
     sqlalchemy = pytest.importorskip("sqlalchemy")
     psycopg = pytest.importorskip("psycopg")

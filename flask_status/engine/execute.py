@@ -29,6 +29,32 @@ from ..serialize import json_safe
 __all__ = ["Executor"]
 
 
+def _has_text(value: Any) -> bool:
+    """Whether a JSON-safe ``value`` holds a string anywhere (an observed value to redact)."""
+    if isinstance(value, str):
+        return True
+    if isinstance(value, dict):
+        return any(_has_text(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_text(v) for v in value)
+    return False
+
+
+def _redact_texts(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` (JSON-safe: its depth is bounded) with every string in it redacted; keys too.
+
+    >>> _redact_texts({"dsn": "postgresql://app:hunter2@db/app", "lag": [1, "ok"]}, Redactor())
+    {'dsn': 'postgresql://app:***@db/app', 'lag': [1, 'ok']}
+    """
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(k): _redact_texts(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_texts(v, redact) for v in value]
+    return value
+
+
 def _call_plain(field: Field) -> Any:
     assert field.func is not None
     return field.func()
@@ -69,13 +95,14 @@ class Executor:
             raise
         except BaseException as exc:  # SystemExit too: a failed check like any other, cached and damped
             return self.failure(field, exc, time.perf_counter() - started)
-        if result.error is None and result.message is None:
+        if result.error is None and result.message is None and not _has_text(result.observed):
             return result
         redact = self.redact
         return replace(
             result,
             error=redact(result.error) if result.error is not None else None,
             message=redact(result.message) if result.message is not None else None,
+            observed=_redact_texts(result.observed, redact),
         )
 
     def failure(self, field: Field, exc: BaseException | None, duration: float = 0.0) -> FieldResult:
