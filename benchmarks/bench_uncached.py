@@ -24,6 +24,12 @@ each per round, the order rotating from round to round, with ``gc.collect()`` be
 slice; reported are the median, min and max req/s per variant and each ratio as the ratio of
 the medians and as the median of the per-round (paired) ratios.
 
+Each round also times the pool hand-off alone (submit and wait, no Flask). Its cost depends on
+where the operating system runs the request thread and the pool thread: on one CPU a few µs,
+on two CPUs of a virtual machine 60-80 µs (each wake-up crosses CPUs), and which one a run
+gets changes with the machine's load; ``taskset -c 1`` pins the run to one CPU, to compare
+versions on equal terms. See benchmarks/README.md.
+
 Run: ``.venv/bin/python benchmarks/bench_uncached.py`` (about 20 s); ``--quick`` (about 5 s);
 ``--rounds N --slice SECONDS`` to run longer; ``--strict`` exits 1 when ``fs / phc`` misses
 its target; ``--profile`` prints where ``fs`` spends its time (cProfile).
