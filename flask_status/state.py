@@ -262,26 +262,39 @@ def _differs(now: object, then: object) -> bool:
         return now is not then
 
 
+# The runner, its pool and the scheduler outlive requests: they hold the app weakly, so a
+# discarded app (an app per test, an app factory called again) is collected and its pool's
+# threads end. A run that starts after the app is gone runs without an app context.
+
+
 def _context(app: Flask) -> Callable[[], AbstractContextManager[Any]]:
     """The context a field runs in: ``app``'s app context, pushed for the run, or the one
     already current when the run is inline in a request (or a CLI command) of ``app``."""
+    app_ref = weakref.ref(app)
 
     def context() -> AbstractContextManager[Any]:
-        if has_app_context() and current_app._get_current_object() is app:  # type: ignore[attr-defined]
+        target = app_ref()
+        if target is None:
             return nullcontext()
-        return app.app_context()
+        if has_app_context() and current_app._get_current_object() is target:  # type: ignore[attr-defined]
+            return nullcontext()
+        return target.app_context()
 
     return context
 
 
 def _caller(app: Flask) -> Callable[[Field], Any]:
     """How the runner calls a field for ``app``: async callables through ``app.ensure_sync``."""
+    app_ref = weakref.ref(app)
 
     def call(field: Field) -> Any:
         func = field.func
         assert func is not None
         if field.is_async:
-            return app.ensure_sync(func)()
+            target = app_ref()
+            if target is None:
+                raise RuntimeError("the app of this check is gone")
+            return target.ensure_sync(func)()
         return func()
 
     return call

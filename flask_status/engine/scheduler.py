@@ -64,7 +64,8 @@ class Scheduler:
     def _reset(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._sources: weakref.WeakSet[PeriodicSource] = weakref.WeakSet()
-        self._due: dict[tuple[int, str], float] = {}
+        # Due times by runner (held weakly: a discarded app's entries go with it) and field key.
+        self._due: weakref.WeakKeyDictionary[Runner, dict[str, float]] = weakref.WeakKeyDictionary()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
 
@@ -104,9 +105,11 @@ class Scheduler:
             with self._cond:
                 sources = list(self._sources)
             wait = _MAX_SLEEP
-            for source in sources:
+            while sources:
+                # Popped, so no source is held while waiting: a discarded app's state must be
+                # free to go, and with it its periodic checks and its pool's threads.
                 try:
-                    wait = min(wait, self.run_due(source))
+                    wait = min(wait, self.run_due(sources.pop()))
                 except Exception:  # the scheduler must outlive any source
                     log.exception("flask-status: the scheduler failed on a source")
             with self._cond:
@@ -124,13 +127,13 @@ class Scheduler:
             interval = field.interval
             if interval is None:
                 continue
-            slot = (id(runner), field.key)
-            due = self._due.get(slot, now)
+            dues = self._due.setdefault(runner, {})
+            due = dues.get(field.key, now)
             if now >= due:
                 runner.overdue(field)
                 runner.refresh(field)
                 due = now + interval
-                self._due[slot] = due
+                dues[field.key] = due
             else:
                 runner.overdue(field)
             # Wake often enough to report a hung run as timed out close to its timeout.
