@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         samples.append((done, now["VmRSS"], now["Threads"]))
         print(
             f"{done:>9,} {now['VmRSS'] / 1024:>8.1f} {(now['VmRSS'] - start['VmRSS']) / 1024:>+6.1f} "
-            f"{now['Threads']:>7} {rate:>7,.0f}   {len(state.store)}, {len(state._rendered)}, "
+            f"{now['Threads']:>7} {rate:>7,.0f}   {len(state.store)}, {len(state.views._rendered)}, "
             f"{state.runner.inflight}, {state.runner.pool.threads}"
         )
     elapsed = time.perf_counter() - started

@@ -196,7 +196,16 @@ def test_inline_is_a_bool_for_callables_only() -> None:
 
 # -- the hand-off to the pool ----------------------------------------------------------------------
 
-pipes = pytest.mark.skipif(not wake.pipes_usable(), reason="no pipe wake-ups on this platform")
+
+@pytest.fixture
+def pipe_wakeups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opt in to pipe wake-ups (off by default, see flask_status.engine.wake.OPT_IN)."""
+    monkeypatch.setenv(wake.OPT_IN, "1")
+    if not wake.pipes_usable():
+        pytest.skip("no pipe wake-ups on this platform")
+
+
+pipes = pytest.mark.usefixtures("pipe_wakeups")
 
 
 def test_a_flight_wakes_every_waiter_and_times_out_the_impatient() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from _servers import APPS, ServerProcess, eventually, get, gunicorn, require
-from conftest import Probe
+from conftest import Probe, advance_when_waited
 from flask import Flask, url_for
 from flask.testing import FlaskClient
 
@@ -117,6 +117,12 @@ def test_runs_by_outcome_durations_statuses_and_ages(app: Flask) -> None:
     assert client.get("/ready").status_code == 503
     expected = {("database", "pass"), ("disk", "warn"), ("queue", "fail"), ("search", "timeout"), ("cache", "timeout")}
     assert eventually(lambda: all(runs(scrape(client), c, o) == 1 for c, o in expected))
+
+    def slow_runs_ended() -> bool:  # a timeout is counted when seen; the duration when the run ends
+        samples = scrape(client)
+        return all((value(samples, CHECK_DURATION, manager="status", check=c) or 0) >= 0.3 for c in ("search", "cache"))
+
+    assert eventually(slow_runs_ended)
     samples = scrape(client)
     assert sum(v for (name, _), v in samples.items() if name == CHECK_RUNS) == 5
 
@@ -584,3 +590,21 @@ def test_counts_add_up_across_gunicorn_workers(gunicorn_server: ServerProcess) -
     assert eventually(lambda: len(workers | {body["pid"] for body in _hit(port, "/ping", 8)}) > 2, 10)
     _hit(port, "/health/ready", 10)
     assert eventually(totals_are(ready + 10, 3)), _scrape_server(port)[1]
+
+
+def test_a_check_hung_forever_is_seen_in_metrics(app: Flask, release: threading.Event) -> None:
+    # No run ever ends: only the requests' timeouts can tell, and they are counted once per
+    # timeout window of the run, with the check's status.
+    clock = ManualClock()
+    status = StatusManager(app, clock=clock)
+    status.add_route("ready", "/ready").add_check("search", lambda: release.wait(30), timeout=1)
+    add_metrics_route(status)
+    client = app.test_client()
+    where = {"manager": "status", "route": "ready", "check": "search"}
+    for _ in range(3):
+        advance_when_waited(clock, 1)
+        assert client.get("/ready").status_code == 503
+    samples = scrape(client)
+    release.set()
+    assert runs(samples, "search", "timeout") == 1  # one hung run, counted once
+    assert status_of(samples, CHECK_STATUS, **where) == "fail"

@@ -25,6 +25,7 @@ from flask import Flask
 
 from flask_status import StatusManager
 from flask_status.auth import bearer_token
+from flask_status.clock import ManualClock
 
 # Generous for a shared 2-core machine, yet far below what a leaked wait or a hang would cost.
 MARGIN = 0.75
@@ -672,11 +673,11 @@ def test_clients_that_give_up_do_not_leak_threads(
     assert eventually(lambda: get(base, "/ready").status == 200, 3.0)
 
 
-def test_an_exhausted_pool_answers_in_time_and_recovers(
+def test_hung_runs_do_not_starve_a_healthy_check(
     app: Flask, serve: Callable[[Flask], str], probe: Any, release: threading.Event
 ) -> None:
-    # Two checks hung on a dead service take both workers; a third, healthy check must still be
-    # answered within its timeout (late, as a timeout) and pass once the workers come back.
+    # Two checks hung on a dead service take both workers; a third, healthy check must still
+    # run: a run hung past its timeout holds no capacity others need, the pool grows by one.
     status = StatusManager(app, max_workers=2)
     hung = status.add_route("hung", "/hung")
     hung.add_check("a", probe(gate=release), timeout=0.1)
@@ -689,14 +690,35 @@ def test_an_exhausted_pool_answers_in_time_and_recovers(
     assert results
     for answer in results:
         assert answer.latency < 0.2 + MARGIN
-        assert (answer.status, answer.json()) in (
-            (200, {"status": "OK", "cache": True}),
-            (503, {"status": "FAIL", "cache": {"status": "fail", "error": "TimeoutError: no result within 0.2 s"}}),
-        )
-    assert status.state(app).runner.pool.threads == 2
+        assert (answer.status, answer.json()) == (200, {"status": "OK", "cache": True})
+    pool = status.state(app).runner.pool
+    assert pool.hung == 2
+    assert 3 <= pool.threads <= pool.max_workers + pool.hung  # hung runs do not count against max_workers
     release.set()
     assert eventually(lambda: get(base, "/ready").status == 200, 3.0)
     assert eventually(lambda: get(base, "/hung").status == 200, 3.0)
+
+
+def test_past_the_hard_cap_a_check_fails_at_once_saying_why(app: Flask, release: threading.Event) -> None:
+    clock = ManualClock()
+    status = StatusManager(app, max_workers=1, clock=clock)
+    pool = status.state(app).runner.pool
+    assert pool.hard_cap == 4
+    client = app.test_client()
+    for index in range(pool.hard_cap):
+        status.add_route(f"hung{index}", f"/hung{index}").add_check("db", lambda: release.wait(30), timeout=1)
+    status.add_route("ready", "/ready").add_check("cache", lambda: True, timeout=5)
+    for index in range(pool.hard_cap):
+        advance_when_waited(clock, 1)
+        assert client.get(f"/hung{index}").status_code == 503  # a timeout: the run hangs on
+    assert (pool.threads, pool.hung) == (4, 4)
+    response = client.get("/ready")  # no clock advance: it must not wait at all
+    release.set()
+    assert response.status_code == 503
+    error = response.get_json()["cache"]["error"]
+    assert error.startswith("PoolExhausted: not started: 4 runs hung past their timeout")
+    assert "cap of 4" in error
+    assert pool.threads <= pool.hard_cap
 
 
 def test_timeouts_of_several_hung_fields_do_not_add_up(app: Flask, release: threading.Event) -> None:

@@ -18,13 +18,23 @@ from typing import Any
 
 from .._fork import after_fork
 from .._validate import positive_int
+from ..clock import SYSTEM
 from .wake import pipes_usable
 
-__all__ = ["WorkerPool"]
+__all__ = ["HARD_CAP_FACTOR", "PoolExhausted", "WorkerPool"]
 
 log = logging.getLogger("flask_status")
 
-_Task = tuple[Callable[..., object], tuple[Any, ...]]
+_Task = tuple[Callable[..., object], tuple[Any, ...], float]
+
+HARD_CAP_FACTOR = 4
+"""A pool grows past ``max_workers`` by one thread per hung run, up to this many times
+``max_workers`` threads in all."""
+
+
+class PoolExhausted(RuntimeError):
+    """A task could not start: every thread is busy with a run hung past its timeout, and the
+    pool is at its hard cap. The check fails at once, saying so, rather than timing out."""
 
 
 class _Tasks:
@@ -33,10 +43,13 @@ class _Tasks:
     The workers hold this, never the pool, so a pool nobody uses any more is collected, and
     its finalizer (:meth:`shut`) lets the workers end: the pipe's write end closed (they read
     the end of the file), or one ``None`` per worker queued. The last worker out closes the
-    read end. ``lock`` guards ``threads``, ``idle`` and ``closed``.
+    read end. ``lock`` guards ``threads``, ``idle``, ``closed`` and ``running`` (when each busy
+    worker's task started, and its timeout: a task past it is hung).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float]) -> None:
+        self.now = now
+        self.running: dict[int, tuple[float, float]] = {}
         self.lock = threading.Lock()
         self.queue: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self.threads = 0
@@ -126,13 +139,17 @@ def _work(tasks: _Tasks) -> None:
 
 
 def _run(tasks: _Tasks, item: _Task) -> None:
-    task, args = item
+    task, args, timeout = item
+    me = threading.get_ident()
+    with tasks.lock:
+        tasks.running[me] = (tasks.now(), timeout)
     try:
         task(*args)
     except BaseException:  # a worker must outlive any task
         log.exception("flask-status: a task raised in the worker pool")
     del task, args  # drop the task's references while idle
     with tasks.lock:
+        del tasks.running[me]
         tasks.idle += 1
 
 
@@ -156,10 +173,13 @@ class WorkerPool:
     True
     """
 
-    def __init__(self, max_workers: int, *, name: str = "flask-status") -> None:
+    def __init__(self, max_workers: int, *, name: str = "flask-status", now: Callable[[], float] = SYSTEM.now) -> None:
         self.max_workers = positive_int(max_workers, "max_workers")
+        #: The most threads the pool ever has: ``max_workers`` plus one per hung run, up to this.
+        self.hard_cap = HARD_CAP_FACTOR * self.max_workers
         self.name = name
-        self._tasks = _Tasks()
+        self._now = now
+        self._tasks = _Tasks(now)
         self._finalizer = weakref.finalize(self, _Tasks.shut, self._tasks)
         self._finalizer.atexit = False
         after_fork(self, WorkerPool._reset)
@@ -168,24 +188,51 @@ class WorkerPool:
         """In a child after ``fork()``: no threads, no tasks, a pipe of its own when needed."""
         self._finalizer.detach()
         self._tasks.forget()
-        self._tasks = _Tasks()
+        self._tasks = _Tasks(self._now)
         self._finalizer = weakref.finalize(self, _Tasks.shut, self._tasks)
         self._finalizer.atexit = False
 
     @property
     def threads(self) -> int:
-        """How many worker threads exist now (never more than ``max_workers``)."""
+        """How many worker threads exist now: at most ``max_workers``, plus one per hung run
+        up to ``hard_cap``."""
         return self._tasks.threads
 
-    def submit(self, task: Callable[..., object], *args: Any) -> None:
+    @property
+    def hung(self) -> int:
+        """How many threads are running a task past its timeout now."""
+        tasks = self._tasks
+        with tasks.lock:
+            return self._hung(tasks)
+
+    @staticmethod
+    def _hung(tasks: _Tasks) -> int:
+        now = tasks.now()
+        return sum(1 for started, timeout in tasks.running.values() if now - started >= timeout)
+
+    def submit(self, task: Callable[..., object], *args: Any, timeout: float = float("inf")) -> None:
         """Queue ``task(*args)``; start a thread for it if none is idle and the bound allows.
 
-        Raises (``RuntimeError``) when a needed thread cannot be started; the task is then
-        not queued.
+        ``timeout`` is how long the task may run before it counts as hung. A hung task does
+        not hold capacity others need: the pool grows past ``max_workers`` by one thread per
+        hung task, up to ``hard_cap``. With every thread hung at the cap, the task is not
+        queued behind them: :class:`PoolExhausted` is raised at once. Raises ``RuntimeError``
+        too when a needed thread cannot be started; the task is then not queued.
         """
         tasks = self._tasks
         with tasks.lock:
-            start = tasks.idle == 0 and tasks.threads < self.max_workers
+            start = False
+            if tasks.idle == 0:
+                limit = self.max_workers
+                if tasks.threads >= limit:
+                    hung = self._hung(tasks)
+                    limit = min(self.max_workers + hung, self.hard_cap)
+                    if tasks.threads >= limit and hung >= tasks.threads:
+                        raise PoolExhausted(
+                            f"not started: {hung} runs hung past their timeout hold every thread "
+                            f"of the pool, at its cap of {self.hard_cap}"
+                        )
+                start = tasks.threads < limit
             if start:
                 if not tasks.decided:
                     tasks.decide()
@@ -203,4 +250,4 @@ class WorkerPool:
                 with tasks.lock:
                     tasks.threads -= 1
                 raise
-        tasks.post((task, args))
+        tasks.post((task, args, timeout))

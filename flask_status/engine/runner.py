@@ -96,7 +96,7 @@ class Runner:
         self.clock = clock
         self.executor = Executor(clock=clock, redact=self.settings.redact, context=context, call=call)
         self.election = Election(shared, clock) if shared is not None else None
-        self.pool = WorkerPool(self.settings.max_workers, name=name)
+        self.pool = WorkerPool(self.settings.max_workers, name=name, now=clock.now)
         self.flights = Flights(futures=needs_futures(clock))
         self._timings: dict[Field, Timing] = {}
         self._renew()
@@ -277,7 +277,7 @@ class Runner:
                 self._run(field, timing, flight, inline=True)
                 return flight
             try:
-                self.pool.submit(self._run, field, timing, flight)
+                self.pool.submit(self._run, field, timing, flight, timeout=timing.timeout)
             except BaseException as exc:
                 # No thread will ever run it: unregister, or the field would wait forever.
                 self.flights.finish(field.key, flight)
@@ -358,9 +358,16 @@ class Runner:
     def _report_timeout(self, field: Field, timing: Timing, waited: float) -> FieldResult:
         """A request's timeout: each whole timeout window a run lasts counts as one failed run."""
         result = self.executor.timed_out(field, timing.timeout, waited)
-        if field.fail_after == 1 and field.recover_after == 1:
-            return result
-        if self.flights.overdue(field.key, timing.timeout, self.clock.now()) is not None:
-            return self._damp(field, result)
-        state = self._damping.get(field.key, Damping())
-        return policy.damp_unconfirmed(state, result, fail_after=field.fail_after)
+        # A whole timeout window of the run in flight: counted once, and told to the run
+        # listeners (metrics, transitions) like a run that ended, so a check hung forever is
+        # seen as failing there too, not only by the requests that wait for it.
+        counted = self.flights.overdue(field.key, timing.timeout, self.clock.now()) is not None
+        if field.fail_after != 1 or field.recover_after != 1:
+            if counted:
+                result = self._damp(field, result)
+            else:
+                state = self._damping.get(field.key, Damping())
+                result = policy.damp_unconfirmed(state, result, fail_after=field.fail_after)
+        if counted:
+            self._ran(field, result)
+        return result
