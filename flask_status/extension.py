@@ -36,7 +36,7 @@ class StatusManager:
 
     ``init_app`` reads the app's ``STATUS_*`` config once: set it before ``StatusManager(app)``
     or ``init_app(app)``. A key changed later is not used, and the first evaluation logs a
-    warning naming it (``STATUS_TOKENS``, ``STATUS_BASIC_AUTH`` and ``STATUS_DRAIN_DELAY``
+    warning naming it (``STATUS_TOKENS``, ``STATUS_BASIC_AUTH``, ``STATUS_DRAIN_DELAY`` and ``STATUS_QUIET_PROBES``
     are read when used, so changing them later works).
 
     Options given here override the app's config (``STATUS_DEFAULT_TTL``,

@@ -231,7 +231,7 @@ class StatusState:
 
 
 # Read when they are used, not at init_app: changing them later is honoured.
-_READ_WHEN_USED = frozenset({"STATUS_DRAIN_DELAY", "STATUS_TOKENS", "STATUS_BASIC_AUTH"})
+_READ_WHEN_USED = frozenset({"STATUS_DRAIN_DELAY", "STATUS_TOKENS", "STATUS_BASIC_AUTH", "STATUS_QUIET_PROBES"})
 
 
 def _config_read_at_init(app: Flask, manager: ManagerLike) -> dict[str, Any]:

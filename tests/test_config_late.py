@@ -75,6 +75,7 @@ def test_keys_read_when_used_are_honoured_late(app: Flask, caplog: pytest.LogCap
     status.add_route("details", "/details", authenticator=bearer_token())
     app.config["STATUS_TOKENS"] = "late-token"
     app.config["STATUS_DRAIN_DELAY"] = 2
+    app.config["STATUS_QUIET_PROBES"] = False  # read by the view and the log filter on each request
     with caplog.at_level(logging.WARNING, logger="flask_status"):
         response = app.test_client().get("/details", headers={"Authorization": "Bearer late-token"})
     assert response.status_code == 200
