@@ -121,8 +121,6 @@ class Waker:
 
 class _Local(threading.local):
     waker: Waker | None = None
-    #: True once making a waker failed in this thread (no pipes here): not tried again.
-    failed: bool = False
 
 
 _local = _Local()
@@ -134,8 +132,6 @@ def thread_waker() -> Waker | None:
     waker = local.waker
     if waker is not None and waker.generation == _generation.value:
         return waker
-    if local.failed:
-        return None
     if waker is not None:  # the parent's, inherited through fork(): this child's copy of its fds
         waker.close()
         local.waker = None
