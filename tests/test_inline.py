@@ -4,6 +4,7 @@ waiting thread and per pool, closed when the thread or the pool ends; fresh ones
 
 from __future__ import annotations
 
+import doctest
 import gc
 import os
 import threading
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask, current_app, g
 
-from flask_status import StatusManager
+from flask_status import StatusManager, _fork
 from flask_status.clock import ManualClock
 from flask_status.definitions import Field
 from flask_status.engine import wake
@@ -199,8 +200,8 @@ def test_inline_is_a_bool_for_callables_only() -> None:
 
 @pytest.fixture
 def pipe_wakeups(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Opt in to pipe wake-ups (off by default, see flask_status.engine.wake.OPT_IN)."""
-    monkeypatch.setenv(wake.OPT_IN, "1")
+    """Pipe wake-ups on (the default), whatever the environment says (wake.OPT_OUT)."""
+    monkeypatch.delenv(wake.OPT_OUT, raising=False)
     if not wake.pipes_usable():
         pytest.skip("no pipe wake-ups on this platform")
 
@@ -373,3 +374,32 @@ def test_a_forked_child_hands_off_through_pipes_of_its_own() -> None:
         os.waitpid(pid, 0)
     # The parent goes on with its own pipes, untouched by the child.
     assert [client.get("/d").get_json()["pid"] for _ in range(20)] == [os.getpid()] * 20
+
+
+@pipes
+def test_the_fork_registrys_example_leaves_this_process_pools_alone() -> None:
+    # The pipe once closed under a live worker: the _fork docstring's example renewed the
+    # whole process's registry inside the test run, resetting every living pool.
+    pool = WorkerPool(1, name="bystander")
+    done = threading.Event()
+    pool.submit(done.set)
+    assert done.wait(10)
+    pipe = pool._tasks.pipe
+    assert pipe is not None
+    inodes = [os.fstat(fd).st_ino for fd in pipe]
+    failed, attempted = doctest.testmod(_fork, verbose=False)
+    assert (failed, attempted) == (0, 6)
+    assert [os.fstat(fd).st_ino for fd in pipe] == inodes  # both ends still this pool's pipe
+    again = threading.Event()
+    pool.submit(again.set)
+    assert again.wait(10)
+
+
+def test_pipe_wake_ups_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(wake.OPT_OUT, "0")
+    assert not wake.pipes_usable()
+    pool = WorkerPool(1, name="locks")
+    done = threading.Event()
+    pool.submit(done.set)
+    assert done.wait(10)
+    assert pool._tasks.pipe is None

@@ -11,7 +11,8 @@ same round trip. The GIL lets only one of them run Python anyway, so nothing is 
 worker writes a byte to it to wake that thread. :func:`thread_waker` gives the calling
 thread's, or ``None`` where pipes cannot be used: without ``select.poll`` (Windows), under
 gevent or eventlet green threads (a blocking read would stop every greenlet), or when the
-process is out of file descriptors. Callers then wait on a lock, as before.
+process is out of file descriptors, or turned off (``FLASK_STATUS_PIPE_WAKEUPS=0``). Callers
+then wait on a lock.
 
 After ``fork()`` the child makes new pipes: the inherited ones are shared with the parent.
 """
@@ -31,7 +32,7 @@ from .._fork import after_fork
 _poll: Any = getattr(select, "poll", None)
 _POLLIN: int = getattr(select, "POLLIN", 1)
 
-__all__ = ["Waker", "green_threads", "pipes_usable", "thread_waker"]
+__all__ = ["OPT_OUT", "Waker", "green_threads", "pipes_usable", "thread_waker"]
 
 _BYTE = b"\0"
 
@@ -45,16 +46,15 @@ def green_threads() -> bool:
     return patcher is not None and bool(patcher.is_monkey_patched("thread"))
 
 
-#: Pipe wake-ups are off unless this environment variable is "1": under the whole test suite a
-#: pool worker once found its pipe's read end closed under it (EBADF, then EAGAIN when the number
-#: was reused), a premature close not yet found. Until it is, threads wake through locks.
-OPT_IN = "FLASK_STATUS_PIPE_WAKEUPS"
+#: Set this environment variable to "0" to wake threads through locks instead of pipes (one
+#: file descriptor pair less per waiting thread and per pool, at the cost of the cross-CPU hand-off).
+OPT_OUT = "FLASK_STATUS_PIPE_WAKEUPS"
 
 
 def pipes_usable() -> bool:
-    """Whether threads are woken through pipes: opted in (``FLASK_STATUS_PIPE_WAKEUPS=1``), on
-    POSIX with ``poll``, with real threads. Otherwise they wait on locks."""
-    if os.environ.get(OPT_IN) != "1":
+    """Whether threads are woken through pipes: on POSIX with ``poll``, with real threads, unless
+    ``FLASK_STATUS_PIPE_WAKEUPS=0``. Otherwise they wait on locks."""
+    if os.environ.get(OPT_OUT) == "0":
         return False
     return _poll is not None and os.name == "posix" and not green_threads()
 
