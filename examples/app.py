@@ -57,7 +57,8 @@ def create_app() -> Flask:
 
     status = StatusManager(app)
     # Liveness: no checks at all. A probe must not restart a pod because the database is down.
-    status.add_route("live", "/health/live")
+    # liveness=True: on the probe listener (STATUS_PROBE_PORT) it fails if a worker is stuck.
+    status.add_route("live", "/health/live", liveness=True)
     # Readiness: the load balancer's route. Status only, nothing about the checks leaks.
     # readiness=True: fails at once while the server drains on SIGTERM (flask_status.drain).
     ready = status.add_route("ready", "/health/ready", details=False, readiness=True)

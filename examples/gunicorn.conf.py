@@ -1,6 +1,7 @@
-"""gunicorn settings for the example app: drain readiness on SIGTERM before stopping.
+"""gunicorn settings for the example app: drain readiness on SIGTERM before stopping, and serve
+probes on a port of their own when STATUS_PROBE_PORT is set (docs/probes.rst).
 
-gunicorn -c examples/gunicorn.conf.py "examples.app:create_app()"
+STATUS_PROBE_PORT=8081 gunicorn -c examples/gunicorn.conf.py "examples.app:create_app()"
 """
 
 from flask_status.gunicorn import *  # noqa: F403

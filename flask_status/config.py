@@ -13,12 +13,24 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from ._validate import positive_int, validate_seconds
+from ._validate import positive_int, require_seconds, validate_seconds
 from .definitions import FORMATS, Format, validate_status_codes
 from .engine.runner import RunnerSettings
 from .redact import Redactor
 
-__all__ = ["DEFAULTS", "Settings", "check_token", "parse_tokens", "parse_users", "resolve_settings"]
+__all__ = [
+    "DEFAULTS",
+    "PROBE_HOST_ENV",
+    "PROBE_PORT_ENV",
+    "ProbeSettings",
+    "Settings",
+    "parse_port",
+    "probe_settings",
+    "check_token",
+    "parse_tokens",
+    "parse_users",
+    "resolve_settings",
+]
 
 DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {
@@ -58,8 +70,104 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         # access logs of the werkzeug dev server and of gunicorn (with flask_status.gunicorn's
         # logger_class); failures are always logged. Read when a probe is answered and logged.
         "STATUS_QUIET_PROBES": True,
+        # The probe listener (see docs/probes.rst): a port serving the public status routes off
+        # the app's request queue. None: the environment variable STATUS_PROBE_PORT, else off.
+        "STATUS_PROBE_PORT": None,
+        # The address it listens on: every interface, as a kubelet probes the pod's IP.
+        "STATUS_PROBE_HOST": "0.0.0.0",
+        # Seconds between background runs of the served checks that have no ttl of their own.
+        "STATUS_PROBE_REFRESH": 5.0,
+        # On the listener, liveness routes fail while a worker has requests in flight and none
+        # finished for this many seconds (set it above your slowest request).
+        "STATUS_STUCK_AFTER": 60.0,
+        # On the listener, readiness routes fail while every worker thread has been busy for
+        # this many seconds. None: off.
+        "STATUS_SATURATED_AFTER": None,
+        # Threads per worker process, for STATUS_SATURATED_AFTER where the server cannot tell
+        # (waitress: its threads setting). gunicorn's is read from its config.
+        "STATUS_WORKER_THREADS": None,
     }
 )
+
+PROBE_PORT_ENV = "STATUS_PROBE_PORT"
+"""The environment variable read when ``STATUS_PROBE_PORT`` is not configured: the one a gunicorn
+master, which has not loaded the app, reads to open the port before it forks its workers."""
+
+PROBE_HOST_ENV = "STATUS_PROBE_HOST"
+"""The environment variable giving the gunicorn master the probe listener's address."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSettings:
+    """The probe listener's settings on one app (see :doc:`/probes`).
+
+    >>> ProbeSettings(port=9000).stuck_after
+    60.0
+    """
+
+    port: int
+    host: str = "0.0.0.0"
+    refresh: float = 5.0
+    stuck_after: float = 60.0
+    saturated_after: float | None = None
+    worker_threads: int | None = None
+
+
+def parse_port(value: object, what: str) -> int:
+    """A TCP port (0 asks the system for a free one), from an int or a str of digits.
+
+    >>> parse_port("9000", "STATUS_PROBE_PORT")
+    9000
+    >>> parse_port("nine", "STATUS_PROBE_PORT")
+    Traceback (most recent call last):
+    ...
+    ValueError: STATUS_PROBE_PORT must be a port number from 0 to 65535, got 'nine'
+    """
+    port: object = value
+    if isinstance(value, str) and value.strip().isdigit():
+        port = int(value.strip())
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"{what} must be a port number from 0 to 65535, got {value!r}")
+    return port
+
+
+def probe_settings(config: Mapping[str, Any], environ: Mapping[str, str]) -> ProbeSettings | None:
+    """The probe listener's settings from ``config`` (the environment for the port and host when
+    the config leaves them unset), or ``None`` when no port is set.
+
+    >>> probe_settings({}, {}) is None
+    True
+    >>> probe_settings({}, {"STATUS_PROBE_PORT": "9000"}).port
+    9000
+    >>> probe_settings({"STATUS_PROBE_PORT": 9001, "STATUS_SATURATED_AFTER": 5}, {}).saturated_after
+    5.0
+    """
+
+    def get(key: str) -> Any:
+        return config.get(key, DEFAULTS[key])
+
+    raw = get("STATUS_PROBE_PORT")
+    if raw is None:
+        raw = environ.get(PROBE_PORT_ENV) or None
+        if raw is None:
+            return None
+        port = parse_port(raw, f"the environment variable {PROBE_PORT_ENV}")
+    else:
+        port = parse_port(raw, "STATUS_PROBE_PORT")
+    host = get("STATUS_PROBE_HOST")
+    if config.get("STATUS_PROBE_HOST") is None and environ.get(PROBE_HOST_ENV):
+        host = environ[PROBE_HOST_ENV]
+    if not isinstance(host, str) or not host:
+        raise ValueError(f"STATUS_PROBE_HOST must be a non-empty str, got {host!r}")
+    threads = get("STATUS_WORKER_THREADS")
+    return ProbeSettings(
+        port=port,
+        host=host,
+        refresh=require_seconds(get("STATUS_PROBE_REFRESH"), "STATUS_PROBE_REFRESH", allow_zero=False),
+        stuck_after=require_seconds(get("STATUS_STUCK_AFTER"), "STATUS_STUCK_AFTER", allow_zero=False),
+        saturated_after=validate_seconds(get("STATUS_SATURATED_AFTER"), "STATUS_SATURATED_AFTER", allow_zero=True),
+        worker_threads=None if threads is None else positive_int(threads, "STATUS_WORKER_THREADS"),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -409,7 +409,10 @@ class StatusRoute:
     a callable deciding per request. ``format`` is ``"json"`` (the seed-style body) or
     ``"health+json"``; ``None`` takes the app's ``STATUS_DEFAULT_FORMAT``. ``status_codes``
     overrides the HTTP code of ``pass`` / ``warn`` / ``fail``. ``readiness=True`` marks a
-    readiness route: it fails while the manager drains (:meth:`StatusManager.drain`).
+    readiness route: it fails while the manager drains (:meth:`StatusManager.drain`), and on
+    the probe listener while the app is saturated (``STATUS_SATURATED_AFTER``).
+    ``liveness=True`` marks a liveness route: on the probe listener it fails while a worker is
+    stuck (``STATUS_STUCK_AFTER``, see :doc:`/probes`). A route is one or the other, or neither.
 
     >>> route = StatusRoute("details", "/health/details", message={"service": "billing"})
     >>> route.add_field("version", "2.0.0").constant
@@ -427,6 +430,7 @@ class StatusRoute:
         format: Format | None = None,
         status_codes: Mapping[str, int] | None = None,
         readiness: bool = False,
+        liveness: bool = False,
     ) -> None:
         validate_name(name, "route name")
         if not _ROUTE_NAME_RE.fullmatch(name):
@@ -436,6 +440,13 @@ class StatusRoute:
             raise TypeError(f"details must be a bool or a callable returning one, got {details!r}")
         if not isinstance(readiness, bool):
             raise TypeError(f"readiness must be a bool, got {readiness!r}")
+        if not isinstance(liveness, bool):
+            raise TypeError(f"liveness must be a bool, got {liveness!r}")
+        if readiness and liveness:
+            raise ValueError(
+                f"route {name!r} cannot be both readiness=True and liveness=True: a drain or a saturated "
+                "app fails readiness, and must never fail liveness (Kubernetes would restart the pod)"
+            )
         if format is not None and format not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
         self.name = name
@@ -445,6 +456,7 @@ class StatusRoute:
         self.authenticator = authenticator
         self.details = details
         self.readiness = readiness
+        self.liveness = liveness
         self.format: Format | None = format
         self.status_codes: Mapping[str, int] = MappingProxyType(
             validate_status_codes(status_codes) if status_codes is not None else {}

@@ -16,6 +16,7 @@ from .cli import status_command
 from .clock import SYSTEM, Clock, as_clock
 from .config import DEFAULTS, resolve_settings
 from .definitions import Authenticator, Format, StatusRoute, normalize_url
+from .listen import attach as attach_listener
 from .quiet import install as quiet_probes
 from .render.json import RouteReport
 from .state import EXTENSION_KEY, StatusState
@@ -148,6 +149,7 @@ class StatusManager:
         self._mounts[app] = mount
         for hook in list(self._app_hooks):
             hook(app, state, mount)
+        attach_listener(app, state, self.clock)  # STATUS_PROBE_PORT: the public routes on a port of their own
         if "status" not in app.cli.commands:
             app.cli.add_command(status_command)
         quiet_probes(app)  # successful probes out of the dev server's access log (STATUS_QUIET_PROBES)
@@ -171,6 +173,7 @@ class StatusManager:
         format: Format | None = None,
         status_codes: Mapping[str, int] | None = None,
         readiness: bool = False,
+        liveness: bool = False,
     ) -> StatusRoute:
         """Add a named status route and mount it on every app this manager serves.
 
@@ -193,6 +196,7 @@ class StatusManager:
             format=format,
             status_codes=status_codes,
             readiness=readiness,
+            liveness=liveness,
         )
         if name in self._routes:
             raise ValueError(f"status manager {self.name!r} already has a route named {name!r}")

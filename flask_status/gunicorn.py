@@ -8,9 +8,12 @@
     graceful_timeout = 20
 
 - ``when_ready`` and ``post_worker_init``: drain readiness on SIGTERM before the server stops
-  (:mod:`flask_status.drain`).
-- ``child_exit``: forget a dead worker's ``live*`` gauges in Prometheus multiprocess mode
-  (:mod:`flask_status.metrics`; does nothing without ``PROMETHEUS_MULTIPROC_DIR``).
+  (:mod:`flask_status.drain`); and the probe listener (:doc:`/probes`): the master opens
+  ``STATUS_PROBE_PORT`` (from its environment) and a board where workers publish their load
+  before it forks, each worker starts serving probes once its app is loaded.
+- ``pre_fork``: give each worker its slot on that board.
+- ``child_exit``: free a dead worker's slot; forget its ``live*`` gauges in Prometheus
+  multiprocess mode (:mod:`flask_status.metrics`; nothing without ``PROMETHEUS_MULTIPROC_DIR``).
 - ``logger_class``: :class:`ProbeQuietLogger`, gunicorn's logger without the access-log lines
   of successful probes (``STATUS_QUIET_PROBES``, on by default; failures are always logged).
 
@@ -21,18 +24,46 @@ ours (subclass ``flask_status.gunicorn.ProbeQuietLogger`` to keep probes quiet);
 ``statsd_host`` is set.
 
 >>> sorted(__all__)
-['child_exit', 'logger_class', 'post_worker_init', 'when_ready']
+['child_exit', 'logger_class', 'post_worker_init', 'pre_fork', 'when_ready']
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
-from .drain import post_worker_init, when_ready
-from .metrics import child_exit
+from . import drain, metrics
+from .listen.parent import parent
 
-__all__ = ["child_exit", "logger_class", "post_worker_init", "when_ready"]
+__all__ = ["child_exit", "logger_class", "post_worker_init", "pre_fork", "when_ready"]
+
+
+def when_ready(server: Any) -> None:
+    """gunicorn ``when_ready`` hook (master, before the first fork): drain on SIGTERM
+    (:func:`flask_status.drain.when_ready`); open the probe port and the load board."""
+    drain.when_ready(server)
+    parent.prepare(os.environ)
+
+
+def pre_fork(server: Any, worker: Any) -> None:
+    """gunicorn ``pre_fork`` hook (master): give ``worker`` its slot on the load board."""
+    parent.assign(worker)
+
+
+def post_worker_init(worker: Any) -> None:
+    """gunicorn ``post_worker_init`` hook (each worker, its app loaded): drain when the master
+    says so (:func:`flask_status.drain.post_worker_init`); serve probes."""
+    drain.post_worker_init(worker)
+    parent.start_worker(worker)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """gunicorn ``child_exit`` hook (master): free the worker's slot; forget its ``live*``
+    Prometheus gauges (:func:`flask_status.metrics.child_exit`)."""
+    parent.release(worker)
+    metrics.child_exit(server, worker)
+
 
 logger_class = "flask_status.gunicorn.ProbeQuietLogger"
 """gunicorn's ``logger_class`` setting: a name, so gunicorn is imported only when it loads it."""

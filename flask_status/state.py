@@ -184,14 +184,15 @@ class StatusState:
                 self.manager.name,
             )
 
-    def periodic(self) -> list[tuple[Runner, Field]]:
-        """Every periodic field of this manager's routes, once per key (for the scheduler)."""
-        seen: dict[str, Field] = {}
+    def periodic(self) -> list[tuple[Runner, Field, float]]:
+        """Every periodic field of this manager's routes, once per key, with its interval (for
+        the scheduler)."""
+        seen: dict[str, tuple[Runner, Field, float]] = {}
         for route in self.manager.routes.values():
             for field in route.fields:
-                if field.interval is not None:
-                    seen.setdefault(field.key, field)
-        return [(self.runner, field) for field in seen.values()]
+                if field.interval is not None and field.key not in seen:
+                    seen[field.key] = (self.runner, field, field.interval)
+        return list(seen.values())
 
     def _on_run(self, field: Field, result: FieldResult) -> None:
         """A run landed a result: void the bodies of the routes that show it, note changes."""

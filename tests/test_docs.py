@@ -343,12 +343,12 @@ def test_flask_sqlalchemy_example(load_example: Callable[[str], ModuleType], tmp
 # -- drain ------------------------------------------------------------------------------------
 
 
-def test_gunicorn_conf_example_names_the_drain_hooks() -> None:
-    from flask_status import drain
+def test_gunicorn_conf_example_names_the_hooks() -> None:
+    from flask_status import gunicorn
 
     settings = runpy.run_path(str(EXAMPLES / "gunicorn.conf.py"))
-    assert settings["when_ready"] is drain.when_ready
-    assert settings["post_worker_init"] is drain.post_worker_init
+    for hook in ("when_ready", "pre_fork", "post_worker_init", "child_exit"):
+        assert settings[hook] is getattr(gunicorn, hook), hook
     assert settings["graceful_timeout"] > 0
 
 

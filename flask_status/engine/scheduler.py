@@ -19,6 +19,7 @@ from typing import Protocol
 
 from .._fork import after_fork
 from ..definitions import Field
+from .flight import Flight
 from .runner import Runner
 
 __all__ = ["PeriodicSource", "Scheduler", "scheduler"]
@@ -32,12 +33,14 @@ _MAX_SLEEP = 1.0
 class PeriodicSource(Protocol):
     """Something with periodic fields to run: a manager's state on one app."""
 
-    def periodic(self) -> Iterable[tuple[Runner, Field]]:
-        """The runner and field of every periodic check, deduplicated by field key."""
+    def periodic(self) -> Iterable[tuple[Runner, Field, float]]:
+        """The runner, field and interval (seconds) of every check to run in the background,
+        deduplicated by field key."""
 
 
 class Scheduler:
-    """Runs each periodic field every ``interval`` seconds, on its runner's pool.
+    """Runs each periodic field every ``interval`` seconds, on its runner's pool (and the fields
+    a probe listener serves, every interval its source gives).
 
     Thread-safety: ``add`` and ``ensure_running`` may be called from any thread. ``_cond``
     (a condition on one lock) guards the sources, the due times and the thread handle; the
@@ -64,7 +67,7 @@ class Scheduler:
     def _reset(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._sources: weakref.WeakSet[PeriodicSource] = weakref.WeakSet()
-        # Due times by runner (held weakly: a discarded app's entries go with it) and field key.
+        # Last start times by runner (held weakly: a discarded app's entries go with it) and field key.
         self._due: weakref.WeakKeyDictionary[Runner, dict[str, float]] = weakref.WeakKeyDictionary()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
@@ -115,27 +118,28 @@ class Scheduler:
             with self._cond:
                 self._cond.wait(max(wait, 0.01))
 
-    def run_due(self, source: PeriodicSource) -> float:
-        """Start what is due on ``source``; return the seconds until its next due run.
+    def run_due(self, source: PeriodicSource, started: list[tuple[float, Flight]] | None = None) -> float:
+        """Start what is due on ``source``; return the seconds until its next due run. Each run
+        started is appended to ``started`` when given, with its timeout.
 
         Times are read from each runner's clock, so a test on a manual clock calls this after
         moving time instead of waiting for the thread.
         """
         wait = _MAX_SLEEP
-        for runner, field in source.periodic():
+        for runner, field, interval in source.periodic():
             now = runner.clock.now()
-            interval = field.interval
-            if interval is None:
-                continue
-            dues = self._due.setdefault(runner, {})
-            due = dues.get(field.key, now)
+            # The last start is kept, not the next due time: an interval that changes (the
+            # listener runs a failing check every failure ttl) applies from the last run.
+            starts = self._due.setdefault(runner, {})
+            last = starts.get(field.key)
+            due = now if last is None else last + interval
+            runner.overdue(field)
             if now >= due:
-                runner.overdue(field)
-                runner.refresh(field)
+                flight = runner.refresh(field)
+                if started is not None:
+                    started.append((runner.timeout(field), flight))
+                starts[field.key] = now
                 due = now + interval
-                dues[field.key] = due
-            else:
-                runner.overdue(field)
             # Wake often enough to report a hung run as timed out close to its timeout.
             wait = min(wait, due - now, runner.timeout(field) / 2)
         return wait
