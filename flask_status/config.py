@@ -111,6 +111,8 @@ class ProbeSettings:
     stuck_after: float = 60.0
     saturated_after: float | None = None
     worker_threads: int | None = None
+    #: True when the port came from the environment rather than the app's config.
+    from_environment: bool = False
 
 
 def parse_port(value: object, what: str) -> int:
@@ -147,6 +149,7 @@ def probe_settings(config: Mapping[str, Any], environ: Mapping[str, str]) -> Pro
         return config.get(key, DEFAULTS[key])
 
     raw = get("STATUS_PROBE_PORT")
+    from_environment = raw is None
     if raw is None:
         raw = environ.get(PROBE_PORT_ENV) or None
         if raw is None:
@@ -167,6 +170,7 @@ def probe_settings(config: Mapping[str, Any], environ: Mapping[str, str]) -> Pro
         stuck_after=require_seconds(get("STATUS_STUCK_AFTER"), "STATUS_STUCK_AFTER", allow_zero=False),
         saturated_after=validate_seconds(get("STATUS_SATURATED_AFTER"), "STATUS_SATURATED_AFTER", allow_zero=True),
         worker_threads=None if threads is None else positive_int(threads, "STATUS_WORKER_THREADS"),
+        from_environment=from_environment,
     )
 
 

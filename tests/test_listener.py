@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -493,3 +494,24 @@ def test_single_process_servers_answer_probes_while_busy(kind: str, tmp_path: Pa
         for thread in held:
             thread.join(30)
         assert eventually(lambda: get(probes, "/health/ready").status == 200, 3)
+
+
+def test_a_flask_cli_command_opens_no_probe_port(tmp_path: Path) -> None:
+    # `flask status` (or shell, or db upgrade) in a container where gunicorn holds the port.
+    with socket.create_server((HOST, 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {**os.environ, "STATUS_PROBE_PORT": str(port), "STATUS_PROBE_HOST": HOST}
+        command = [sys.executable, "-m", "flask", "--app", "probe_app", "status", "--route", "live"]
+        done = subprocess.run(command, cwd=APPS, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "cannot listen" not in done.stderr
+
+
+def test_gunicorn_without_the_hooks_serves_probes_from_the_first_request(tmp_path: Path) -> None:
+    probes = free_port()
+    env = _probe_env(probes, tmp_path)
+    options = ("-k", "gthread", "--workers", "1", "--threads", "2")  # no -c: no hooks
+    with gunicorn("probe_app:app", *options, log=tmp_path / "gunicorn.log", env=env) as server:
+        # The launcher's first GET of /ping was the worker's first request.
+        assert eventually(lambda: get(probes, "/health/live").status == 200, 5), server.output()
+        assert "the probe listener started at this worker's first request" in server.output()

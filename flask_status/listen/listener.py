@@ -101,6 +101,9 @@ class ProbeListener:
         self._finalizer: weakref.finalize[Any, Any] | None = None
         #: Under gunicorn the listener waits for its worker: never serve from the master.
         self.deferred = "gunicorn.arbiter" in sys.modules
+        #: The Flask CLI command loading the app, if any: only ``flask run`` serves probes; a
+        #: ``flask status``, ``flask shell`` or ``flask db upgrade`` beside the server opens no port.
+        self.command = _cli_command()
         _listeners.add(self)
         after_fork(self, ProbeListener._after_fork)
 
@@ -110,7 +113,7 @@ class ProbeListener:
         """Serve ``state``'s public routes too (one state per manager of the app)."""
         self._states.append(state)
         state.runner.on_run.append(self._landing(state))
-        if not self.deferred:
+        if not self.deferred and self.serves:
             self.start()
 
     def _landing(self, state: StatusState) -> Callable[[Field, FieldResult], None]:
@@ -235,6 +238,11 @@ class ProbeListener:
     # -- life -----------------------------------------------------------------------------------
 
     @property
+    def serves(self) -> bool:
+        """Whether this process serves probes: not one running a Flask CLI command but ``run``."""
+        return self.command in (None, "run")
+
+    @property
     def running(self) -> bool:
         """True while this process serves probes."""
         return self.server is not None and self.server.running and self._pid == os.getpid()
@@ -293,10 +301,11 @@ class ProbeListener:
             sock.listen(128)
         except OSError as error:
             sock.close()
+            source = "the environment variable STATUS_PROBE_PORT" if settings.from_environment else "STATUS_PROBE_PORT"
             raise OSError(
                 error.errno,
                 f"flask-status: the probe listener cannot listen on {settings.host}:{settings.port} "
-                f"(STATUS_PROBE_PORT): {error.strerror}",
+                f"({source}): {error.strerror}",
             ) from error
         return sock
 
@@ -311,7 +320,7 @@ class ProbeListener:
 
     def _on_request(self) -> None:
         # The safety net: a forked worker that no hook started serves probes from its first request.
-        if self._pid == os.getpid():
+        if self._pid == os.getpid() or not self.serves:
             return
         if self.deferred and not self._warned:
             self._warned = True
@@ -327,6 +336,15 @@ class ProbeListener:
             self._finalizer.detach()
             self._finalizer = None
         self.server, self._pid = None, None
+
+
+def _cli_command() -> str | None:
+    """The name of the Flask CLI command (``click``) running now, or ``None`` outside the CLI."""
+    click = sys.modules.get("click")
+    if click is None:
+        return None
+    context = click.get_current_context(silent=True)
+    return None if context is None else str(context.info_name)
 
 
 def _weak_answer(listener: ProbeListener) -> Callable[[str, str], Answer]:
