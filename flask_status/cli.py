@@ -23,7 +23,7 @@ from flask.cli import with_appcontext
 
 from .definitions import FORMATS, Format
 from .render.json import RouteReport
-from .state import EXTENSION_KEY, StatusState
+from .state import EXTENSION_KEY, StatusState, heartbeats_of
 
 __all__ = ["status_command"]
 
@@ -116,7 +116,7 @@ def _table(state: StatusState, report: RouteReport) -> str:
     return "\n".join(lines)
 
 
-@click.command("status")
+@click.group("status", invoke_without_command=True)
 @click.option("--route", "route", metavar="NAME", help="Evaluate one route: NAME or MANAGER:NAME.")
 @click.option("--json", "as_json", is_flag=True, help="Print the route's JSON body instead of a table.")
 @click.option(
@@ -126,13 +126,19 @@ def _table(state: StatusState, report: RouteReport) -> str:
     default=None,
     help="Body format for --json (default: each route's own). Implies --json.",
 )
+@click.pass_context
 @with_appcontext
-def status_command(route: str | None, as_json: bool, fmt: Format | None) -> None:
+def status_command(ctx: click.Context, route: str | None, as_json: bool, fmt: Format | None) -> None:
     """Evaluate the status routes; exit 0 on pass or warn, 1 on fail.
 
     In the table, control characters of check text are escaped (\\r, \\n, \\x1b) and text cut
-    to fit the terminal ends with "…"; --json shows it whole.
+    to fit the terminal ends with "…"; --json shows it whole. "flask status beat NAME" records
+    a heartbeat's beat instead.
     """
+    if ctx.invoked_subcommand is not None:
+        if route is not None or as_json or fmt is not None:
+            raise click.UsageError(f"--route, --json and --format do not apply to {ctx.invoked_subcommand!r}")
+        return
     selected = _select(route)
     failed = False
     bodies: dict[str, Any] = {}
@@ -149,3 +155,46 @@ def status_command(route: str | None, as_json: bool, fmt: Format | None) -> None
         shown = next(iter(bodies.values())) if len(bodies) == 1 else bodies
         click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
     raise SystemExit(1 if failed else 0)
+
+
+@status_command.command("beat")
+@click.argument("name")
+@click.option(
+    "--payload", metavar="JSON", default=None, help="A short JSON payload shown with the beat: '{\"rows\": 1200}'."
+)
+@click.option(
+    "--manager", "manager_name", metavar="NAME", default=None, help="The status manager, when the app has several."
+)
+@with_appcontext
+def beat_command(name: str, payload: str | None, manager_name: str | None) -> None:
+    """Record a beat of heartbeat NAME (a cron job's last line: ... && flask status beat NAME).
+
+    With a shared store (STATUS_STORE_URL) every process and host serving the app sees it.
+    """
+    data: Any = None
+    if payload is not None:
+        try:
+            data = json.loads(payload)
+        except ValueError as error:
+            raise click.BadParameter(f"not JSON: {error}", param_hint="--payload") from None
+    states = [state for state in _states().values() if manager_name in (None, state.manager.name)]
+    owners = [state for state in states if name in heartbeats_of(state.manager.routes.values())]
+    if not owners:
+        known = ", ".join(sorted(n for state in states for n in heartbeats_of(state.manager.routes.values()))) or "none"
+        raise click.BadParameter(f"no heartbeat named {name!r}; heartbeats: {known}", param_hint="NAME")
+    if len(owners) > 1:
+        names = ", ".join(state.manager.name for state in owners)
+        raise click.BadParameter(f"heartbeat {name!r} is in several managers ({names}): say which with --manager")
+    state = owners[0]
+    try:
+        state.beat(name, data)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--payload") from None
+    if state.shared is None:
+        click.echo(
+            f"beat {name!r} recorded in this process only: without a shared store (STATUS_STORE_URL) "
+            "the server's processes do not see it",
+            err=True,
+        )
+    else:
+        click.echo(f"beat {name!r} recorded")

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
 from ._validate import optional_authenticator, validate_name, validate_seconds
+from .heartbeat import Heartbeat
 from .results import STATUSES, FieldResult
 from .serialize import json_safe
 
@@ -530,6 +531,25 @@ class StatusRoute:
             return func
 
         return register
+
+    def add_heartbeat(self, name: str, *, every: float, grace: float = 0.0, **options: Unpack[CheckOptions]) -> Field:
+        """Add a heartbeat: a check that passes while beats of ``name`` arrive, and fails when
+        none came for ``every + grace`` seconds ("no beat for 2 h 3 min, expected every 1 h"),
+        or when none ever came. A beat is ``status.beat(name)`` (Python) or ``flask status beat
+        NAME`` (a shell, a cron line). Its observed value is the last beat's age in seconds,
+        and its time the last beat's. Beats cross processes and hosts through the shared store
+        (``STATUS_STORE_URL``); without one they stay in the process. Options are those of
+        :meth:`add_check`.
+
+        >>> route = StatusRoute("details", "/health/details")
+        >>> route.add_heartbeat("nightly-import", every=86400, grace=3600).kind
+        'check'
+        """
+        return self._add(Field(name, Heartbeat(name, every, grace), kind="check", **options))
+
+    def heartbeats(self) -> dict[str, Heartbeat]:
+        """This route's heartbeats, by name."""
+        return {f.func.name: f.func for f in self.fields if isinstance(f.func, Heartbeat)}
 
     def __repr__(self) -> str:
         return f"<StatusRoute {self.name!r} {self.url} fields={[f.name for f in self.fields]}>"

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, cast
 
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, Flask, current_app, has_app_context
 from flask.blueprints import BlueprintSetupState
 
 from ._mount import AppMount, BlueprintMount, Mount, check_url_free
@@ -16,10 +16,11 @@ from .cli import status_command
 from .clock import SYSTEM, Clock, as_clock
 from .config import DEFAULTS, resolve_settings
 from .definitions import Authenticator, Format, StatusRoute, normalize_url
+from .heartbeat import Heartbeat
 from .listen import attach as attach_listener
 from .quiet import install as quiet_probes
 from .render.json import RouteReport
-from .state import EXTENSION_KEY, StatusState
+from .state import EXTENSION_KEY, StatusState, heartbeats_of
 from .stores.base import SharedStore
 from .web.events import StatusEvent, delivery
 
@@ -244,6 +245,33 @@ class StatusManager:
     def draining(self) -> bool:
         """True after :meth:`drain`: readiness routes answer 503 ``fail``."""
         return self._draining.is_set()
+
+    def heartbeats(self) -> dict[str, Heartbeat]:
+        """Every heartbeat of this manager's routes, by name."""
+        return heartbeats_of(self._routes.values())
+
+    def beat(self, name: str, payload: Any = None, *, app: Flask | None = None) -> float:
+        """Record a beat of heartbeat ``name`` (:meth:`StatusRoute.add_heartbeat`); returns its
+        wall-clock time.
+
+        ``payload`` (optional, JSON-safe, at most 1024 characters as JSON: ``{"rows": 1200}``)
+        shows on routes with details. The beat goes to the shared store when the app has one
+        (``STATUS_STORE_URL``), so every process and host sees it; else it stays in this
+        process. ``app`` defaults to the current app, or to the one app this manager serves.
+        A name no route has is a ``ValueError`` naming the heartbeats there are.
+
+        >>> app = Flask(__name__)
+        >>> status = StatusManager(app)
+        >>> _ = status.add_route("details", "/details").add_heartbeat("nightly", every=86400)
+        >>> app.test_client().get("/details").get_json()["nightly"]["message"]
+        'no beat yet, expected every 1 d'
+        >>> _ = status.beat("nightly", {"rows": 1200}, app=app)
+        >>> app.test_client().get("/details").get_json()["nightly"]["message"]
+        'last beat 0 s ago: {"rows":1200}'
+        """
+        if app is None and not has_app_context() and len(self._mounts) == 1:
+            app = next(iter(self._mounts))
+        return self.state(app).beat(name, payload)
 
     def drain(self) -> None:
         """Make every readiness route fail (503, ``"draining": true`` on details) from now on.

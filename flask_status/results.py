@@ -6,6 +6,7 @@ threads, renderers and stores. Nothing here imports Flask.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -42,7 +43,8 @@ class CheckResult:
     """A check's verdict with its details, for checks that need more than true/false.
 
     ``status`` is ``"pass"``, ``"warn"`` or ``"fail"``; ``observed`` and ``unit`` become
-    ``observedValue`` / ``observedUnit`` in health+json.
+    ``observedValue`` / ``observedUnit`` in health+json. ``time`` (epoch seconds) is when what
+    the result reports happened, shown as health+json's ``time``; by default, when the check ran.
 
     >>> CheckResult.warn("disk 91% full", observed=0.91, unit="ratio").status
     'warn'
@@ -52,8 +54,13 @@ class CheckResult:
     message: str | None = None
     observed: Any = field(default=None, kw_only=True)
     unit: str | None = field(default=None, kw_only=True)
+    time: float | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
+        if self.time is not None and (
+            isinstance(self.time, bool) or not isinstance(self.time, (int, float)) or not math.isfinite(self.time)
+        ):
+            raise TypeError(f"CheckResult time must be epoch seconds (a finite number) or None, not {self.time!r}")
         if self.status not in STATUSES:
             raise ValueError(f"CheckResult status must be one of {STATUSES}, got {self.status!r}")
         if self.message is not None and not isinstance(self.message, str):
@@ -62,19 +69,25 @@ class CheckResult:
             raise TypeError(f"CheckResult unit must be a str or None, not {self.unit!r}")
 
     @classmethod
-    def ok(cls, message: str | None = None, *, observed: Any = None, unit: str | None = None) -> CheckResult:
+    def ok(
+        cls, message: str | None = None, *, observed: Any = None, unit: str | None = None, time: float | None = None
+    ) -> CheckResult:
         """A passing result: ``CheckResult.ok("12 ms", observed=0.012, unit="s")``."""
-        return cls("pass", message, observed=observed, unit=unit)
+        return cls("pass", message, observed=observed, unit=unit, time=time)
 
     @classmethod
-    def warn(cls, message: str | None = None, *, observed: Any = None, unit: str | None = None) -> CheckResult:
+    def warn(
+        cls, message: str | None = None, *, observed: Any = None, unit: str | None = None, time: float | None = None
+    ) -> CheckResult:
         """A warning: ``CheckResult.warn("disk 91% full", observed=0.91, unit="ratio")``."""
-        return cls("warn", message, observed=observed, unit=unit)
+        return cls("warn", message, observed=observed, unit=unit, time=time)
 
     @classmethod
-    def fail(cls, message: str | None = None, *, observed: Any = None, unit: str | None = None) -> CheckResult:
+    def fail(
+        cls, message: str | None = None, *, observed: Any = None, unit: str | None = None, time: float | None = None
+    ) -> CheckResult:
         """A failure: ``CheckResult.fail("replica lag 40 s", observed=40, unit="s")``."""
-        return cls("fail", message, observed=observed, unit=unit)
+        return cls("fail", message, observed=observed, unit=unit, time=time)
 
 
 @dataclass(frozen=True, slots=True)

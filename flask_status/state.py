@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+import socket
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
@@ -22,14 +24,16 @@ from .config import DEFAULTS, Settings
 from .definitions import Field, StatusRoute
 from .engine.runner import Runner
 from .engine.scheduler import scheduler
+from .heartbeat import Heartbeat, check_payload
 from .render.json import RouteReport
 from .results import FieldResult, Status, aggregate
 from .stores.base import ResultStore, SharedStore
+from .stores.beats import Beats
 from .stores.memory import MemoryStore
 from .web.events import StatusEvent, Transitions
 from .web.views import RouteViews
 
-__all__ = ["EXTENSION_KEY", "ManagerLike", "StatusState"]
+__all__ = ["EXTENSION_KEY", "ManagerLike", "StatusState", "heartbeats_of"]
 
 log = logging.getLogger("flask_status")
 
@@ -77,13 +81,15 @@ class StatusState:
             from .stores.redis import RedisStore  # the redis extra is needed only when configured
 
             self.shared = RedisStore(settings.store_url, prefix=settings.store_prefix)
+        #: The last beat of each heartbeat of this manager's routes (shared store too, if any).
+        self.beats = Beats(self.shared, clock)
         self.runner = Runner(
             self.store,
             shared=self.shared,
             settings=settings.runner,
             clock=clock,
             context=_context(app),
-            call=_caller(app),
+            call=_caller(app, self.beats),
             name=f"flask-status-{manager.name}",
         )
         self._app = weakref.ref(app)
@@ -149,6 +155,31 @@ class StatusState:
     def forget_rendered(self) -> None:
         """Drop every rendered body, so the next request of each route evaluates it again."""
         self.views.forget_rendered()
+
+    def beat(self, name: str, payload: Any = None) -> float:
+        """Record a beat of heartbeat ``name`` of this manager's routes; its wall-clock time.
+
+        A name no route has is a ``ValueError`` naming the heartbeats there are; so is a
+        payload that is not JSON-safe or longer than 1024 characters as JSON.
+        """
+        known = heartbeats_of(self.manager.routes.values())
+        if name not in known:
+            names = ", ".join(sorted(known)) or "none"
+            raise ValueError(
+                f"status manager {self.manager.name!r} has no heartbeat named {name!r}; heartbeats: {names}"
+            )
+        try:
+            safe = check_payload(payload)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"heartbeat {name!r}: {error}") from None
+        beat = self.beats.record(name, safe, by=f"{socket.gethostname()} pid {os.getpid()}")
+        # A result or a body from before the beat would hide it until its ttl.
+        for route in self.manager.routes.values():
+            for field in route.fields:
+                if isinstance(field.func, Heartbeat) and field.func.name == name:
+                    self.store.put(field.key, self.runner.pending(field), 0)
+        self.forget_rendered()
+        return beat.time
 
     def _report(
         self, route: StatusRoute, fields: Sequence[Field], results: tuple[FieldResult, ...], *, items: bool = True
@@ -231,6 +262,14 @@ class StatusState:
         return "fail" if draining else aggregate(fields, results)
 
 
+def heartbeats_of(routes: Iterable[StatusRoute]) -> dict[str, Heartbeat]:
+    """Every heartbeat of ``routes``, by name."""
+    found: dict[str, Heartbeat] = {}
+    for route in routes:
+        found.update(route.heartbeats())
+    return found
+
+
 # Read when they are used, not at init_app: changing them later is honoured.
 _READ_WHEN_USED = frozenset({"STATUS_DRAIN_DELAY", "STATUS_TOKENS", "STATUS_BASIC_AUTH", "STATUS_QUIET_PROBES"})
 
@@ -284,13 +323,16 @@ def _context(app: Flask) -> Callable[[], AbstractContextManager[Any]]:
     return context
 
 
-def _caller(app: Flask) -> Callable[[Field], Any]:
-    """How the runner calls a field for ``app``: async callables through ``app.ensure_sync``."""
+def _caller(app: Flask, beats: Beats) -> Callable[[Field], Any]:
+    """How the runner calls a field for ``app``: async callables through ``app.ensure_sync``, a
+    heartbeat with its last beat."""
     app_ref = weakref.ref(app)
 
     def call(field: Field) -> Any:
         func = field.func
         assert func is not None
+        if isinstance(func, Heartbeat):
+            return func.verdict(beats.last(func.name), beats.clock.wall())
         if field.is_async:
             target = app_ref()
             if target is None:

@@ -310,7 +310,7 @@ def test_probe_settings_are_checked_at_init_app(make_app: Callable[..., Flask]) 
         StatusManager(make_app(STATUS_PROBE_PORT=0, STATUS_WORKER_THREADS=0))
     assert probe_settings({}, {}) is None
     assert probe_settings({}, {"STATUS_PROBE_PORT": "9000", "STATUS_PROBE_HOST": "::1"}) == ProbeSettings(
-        port=9000, host="::1"
+        port=9000, host="::1", from_environment=True
     )
 
 
