@@ -68,6 +68,7 @@ class FieldOptions(TypedDict, total=False):
     recover_after: int
     shared: bool
     inline: bool
+    once: bool
 
 
 class CheckOptions(FieldOptions, total=False):
@@ -110,6 +111,10 @@ class Field:
       anything that does I/O. Single flight still holds: another request that finds the call
       running waits for it up to ``timeout``. Not with ``interval``, ``stale`` or ``shared``
       (those run in the background or wait on other processes). Default ``False``.
+    - ``once``: ``True`` runs the callable until it passes once, then never again in this
+      process: the passing result stays (a migration check on a startup route). Until it
+      passes, a failure is run again after ``failure_ttl`` (or ``ttl``, if smaller). Not with
+      ``interval``, ``stale`` or ``shared``.
     - ``component_type`` / ``component_id`` (checks): shown in health+json.
 
     >>> Field("version", "2.0.0").constant
@@ -132,6 +137,7 @@ class Field:
         "key",
         "kind",
         "name",
+        "once",
         "recover_after",
         "shared",
         "stale",
@@ -156,6 +162,7 @@ class Field:
         recover_after: int = 1,
         shared: bool = False,
         inline: bool = False,
+        once: bool = False,
         component_type: str | None = None,
         component_id: str | None = None,
     ) -> None:
@@ -165,7 +172,7 @@ class Field:
         if kind not in ("field", "check"):
             raise ValueError(f"kind must be 'field' or 'check', got {kind!r}")
         what = f"{kind} {name!r}"
-        for label, flag in (("critical", critical), ("shared", shared), ("inline", inline)):
+        for label, flag in (("critical", critical), ("shared", shared), ("inline", inline), ("once", once)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{label} of {what} must be a bool, got {flag!r}")
         for label, count in (("fail_after", fail_after), ("recover_after", recover_after)):
@@ -202,9 +209,21 @@ class Field:
                     f"inline {what} runs in the request that needs it, so {' and '.join(clashes)} cannot apply: "
                     "those run in the background or wait on other processes"
                 )
+        if once:
+            clashes = [
+                option
+                for option, given in (("interval", interval), ("stale", stale), ("shared", shared))
+                if given is not None and given is not False
+            ]
+            if clashes:
+                raise ValueError(
+                    f"{what} runs once until it passes, so {' and '.join(clashes)} cannot apply: "
+                    "its passing result is kept in this process for good"
+                )
         self.critical = critical
         self.shared = shared
         self.inline = inline
+        self.once = once
         self.fail_after = fail_after
         self.recover_after = recover_after
         self.component_type = component_type
@@ -235,6 +254,7 @@ class Field:
                 or recover_after != 1
                 or shared
                 or inline
+                or once
             ):
                 raise ValueError(f"field {name!r} is a constant: caching and timing options apply to callables")
             try:

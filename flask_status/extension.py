@@ -20,6 +20,7 @@ from .heartbeat import Heartbeat
 from .listen import attach as attach_listener
 from .quiet import install as quiet_probes
 from .render.json import RouteReport
+from .startup import Startup, StartupTask
 from .state import EXTENSION_KEY, StatusState, heartbeats_of
 from .stores.base import SharedStore
 from .web.events import StatusEvent, delivery
@@ -107,8 +108,17 @@ class StatusManager:
         # The apps this manager is on, and how to add a route to each (directly or through a
         # blueprint); weak, so a manager never keeps a discarded app alive.
         self._mounts: weakref.WeakKeyDictionary[Flask, Mount] = weakref.WeakKeyDictionary()
+        #: Startup tasks holding the readiness routes (:meth:`startup_task`), in this process.
+        self.startup = Startup(self.clock)
+        self.startup.on_change.append(self._forget_rendered)
         if app is not None:
             self.init_app(app)
+
+    def _forget_rendered(self) -> None:
+        for app in list(self._mounts):
+            state = app.extensions.get(EXTENSION_KEY, {}).get(self.name)
+            if state is not None:
+                state.forget_rendered()
 
     @property
     def routes(self) -> Mapping[str, StatusRoute]:
@@ -272,6 +282,25 @@ class StatusManager:
         if app is None and not has_app_context() and len(self._mounts) == 1:
             app = next(iter(self._mounts))
         return self.state(app).beat(name, payload)
+
+    def startup_task(self, name: str) -> StartupTask:
+        """Hold every readiness route at ``503`` until the returned task is done: a piece of
+        warm-up (a cache filled, a model loaded). Also a context manager: done when the block
+        ends, failed (still holding, saying why) when it raises. The routes show a
+        ``startup`` check meanwhile; liveness is never held. In this process only: each
+        gunicorn worker warms up on its own (start the task in the app factory, or in a
+        ``post_worker_init`` hook with ``--preload``).
+
+        >>> app = Flask(__name__)
+        >>> status = StatusManager(app)
+        >>> _ = status.add_route("ready", "/ready", readiness=True)
+        >>> with status.startup_task("warm-cache"):
+        ...     app.test_client().get("/ready").status_code
+        503
+        >>> app.test_client().get("/ready").status_code
+        200
+        """
+        return self.startup.task(name)
 
     def drain(self) -> None:
         """Make every readiness route fail (503, ``"draining": true`` on details) from now on.

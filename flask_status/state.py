@@ -27,6 +27,7 @@ from .engine.scheduler import scheduler
 from .heartbeat import Heartbeat, check_payload
 from .render.json import RouteReport
 from .results import FieldResult, Status, aggregate
+from .startup import STARTUP, Startup
 from .stores.base import ResultStore, SharedStore
 from .stores.beats import Beats
 from .stores.memory import MemoryStore
@@ -53,6 +54,9 @@ class ManagerLike(Protocol):
 
     @property
     def draining(self) -> bool: ...
+
+    @property
+    def startup(self) -> Startup: ...
 
 
 class StatusState:
@@ -152,6 +156,13 @@ class StatusState:
         """True for a readiness route while the manager drains."""
         return route.readiness and self.manager.draining
 
+    def startup_item(self, route: StatusRoute) -> tuple[Field, FieldResult] | None:
+        """The failing ``startup`` item of a readiness route while startup tasks hold it."""
+        if not route.readiness:
+            return None
+        verdict = self.manager.startup.verdict()
+        return None if verdict is None else (STARTUP, verdict)
+
     def forget_rendered(self) -> None:
         """Drop every rendered body, so the next request of each route evaluates it again."""
         self.views.forget_rendered()
@@ -187,6 +198,9 @@ class StatusState:
         if self._config_at_init is not None:
             self._warn_late_config()
         draining = self.draining(route)
+        held = self.startup_item(route)
+        if held is not None:
+            fields, results = (*fields, held[0]), (*results, held[1])
         status = self._route_status(fields, results, draining)
         pairs = list(zip(fields, results, strict=True))
         fresh_until = float("inf")
@@ -253,7 +267,12 @@ class StatusState:
                 else:
                     known.append((item, stored))
             draining = self.draining(route)
-            status = self._route_status(route.fields, [r for _, r in known], draining) if complete else None
+            shown = [f for f, _ in known]
+            held = self.startup_item(route)
+            if held is not None:
+                shown.append(held[0])
+            values = [r for _, r in known] + ([held[1]] if held is not None else [])
+            status = self._route_status(shown, values, draining) if complete else None
             self.transitions.observe(route, known, status, draining=draining)
 
     @staticmethod

@@ -515,3 +515,14 @@ def test_gunicorn_without_the_hooks_serves_probes_from_the_first_request(tmp_pat
         # The launcher's first GET of /ping was the worker's first request.
         assert eventually(lambda: get(probes, "/health/live").status == 200, 5), server.output()
         assert "the probe listener started at this worker's first request" in server.output()
+
+
+def test_startup_tasks_hold_readiness_on_the_listener(listening: Any) -> None:
+    _, status, listener = listening()
+    task = status.startup_task("warm-cache")
+    ready = get(listener.port, "/health/ready")
+    assert ready.status == 503
+    assert ready.json()["startup"]["message"].startswith("waiting for startup: warm-cache (running")
+    assert get(listener.port, "/health/live").status == 200
+    task.done()
+    assert get(listener.port, "/health/ready").status == 200

@@ -16,6 +16,7 @@ decides. Tests call these functions directly, with no threads and no time passin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -56,6 +57,8 @@ class Timing:
     timeout: float = 5.0
     stale: float | None = None
     interval: float | None = None
+    #: A passing result is kept for good (``once=True``); ``ttl`` is then infinite.
+    once: bool = False
 
     @property
     def periodic(self) -> bool:
@@ -75,6 +78,9 @@ def resolve_timing(field: Field, *, default_ttl: float | None, failure_ttl: floa
         return Timing(ttl=field.interval, failure_ttl=field.interval, timeout=wait, interval=field.interval)
     ttl = field.ttl if field.ttl is not None else default_ttl
     cap = field.failure_ttl if field.failure_ttl is not None else failure_ttl
+    if field.once:
+        # Kept for good once passed; until then a failure is looked at again as any other.
+        return Timing(ttl=math.inf, failure_ttl=min(cap, ttl) if ttl else cap, timeout=wait, once=True)
     return Timing(ttl=ttl or 0.0, failure_ttl=cap, timeout=wait, stale=field.stale)
 
 

@@ -184,10 +184,10 @@ class ProbeListener:
         ]
         shown = list(fields)
         draining = state.draining(route)
-        extra = self._verdict(route, {f.name for f in fields})
-        if extra is not None:
-            shown.append(extra[0])
-            results.append(extra[1])
+        for extra in (state.startup_item(route), self._verdict(route, {f.name for f in fields})):
+            if extra is not None:
+                shown.append(extra[0])
+                results.append(extra[1])
         status: Status = "fail" if draining else aggregate(shown, results)
         # Announced like an answer on the app's own port: each change once.
         state.transitions.observe(route, list(zip(fields, results, strict=False)), status, draining=draining)
