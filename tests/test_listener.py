@@ -14,10 +14,12 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from flask_status.config import ProbeSettings, probe_settings
 from flask_status.engine.scheduler import scheduler
 from flask_status.listen import ProbeListener, listener_of
 from flask_status.listen.load import Board, Slot, saturated, stuck
-from flask_status.listen.server import MAX_HEAD
+from flask_status.listen.server import MAX_CONNECTIONS, MAX_HEAD
 
 # -- in one process ------------------------------------------------------------------------------
 
@@ -113,6 +115,45 @@ def test_a_silent_connection_does_not_hold_up_probes(listening: Any) -> None:
         assert idle.recv(100) == b""  # closed after READ_TIMEOUT, without an answer
 
 
+def test_a_flood_of_connections_does_not_stop_the_listener(listening: Any) -> None:
+    _, _, listener = listening()
+    idle = [socket.create_connection((HOST, listener.port)) for _ in range(MAX_CONNECTIONS)]
+    try:
+        assert eventually(lambda: len(idle) == MAX_CONNECTIONS)
+        time.sleep(0.3)  # let the server take all of them in
+        # In one breath: the oldest speaks while new ones arrive and evict it, so its event and
+        # the accepts that close it come in the same batch.
+        idle[0].sendall(b"GET /health/li")
+        idle.extend(socket.create_connection((HOST, listener.port)) for _ in range(2))
+        answers = [get(listener.port, "/health/live", timeout=2) for _ in range(5)]
+        assert [a.status for a in answers] == [200] * 5
+        assert listener.running
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_a_head_ending_lines_with_lf_alone_is_answered(listening: Any) -> None:
+    _, _, listener = listening()
+    assert raw(listener.port, b"GET /health/live HTTP/1.0\n\n").startswith(b"HTTP/1.0 200 OK")
+
+
+def test_a_click_program_that_is_not_the_flask_cli_serves_probes(make_app: Callable[..., Flask]) -> None:
+    # A `myapp serve` command starting waitress loads the app inside a click context too.
+    import click
+
+    with click.Context(click.Command("serve")):
+        app = make_app(STATUS_PROBE_PORT=0, STATUS_PROBE_HOST=HOST)
+        StatusManager(app).add_route("live", "/live", liveness=True)
+    listener = listener_of(app)
+    assert listener is not None
+    try:
+        assert listener.running
+        assert get(listener.port, "/live").status == 200
+    finally:
+        listener.stop()
+
+
 def test_health_json_is_negotiated(listening: Any) -> None:
     _, _, listener = listening()
     answer = get(listener.port, "/health/ready", headers={"Accept": "application/health+json"})
@@ -137,7 +178,7 @@ def test_a_probe_never_waits_for_a_check(listening: Any, probe: Any, release: th
 
 def test_served_checks_run_in_the_background_on_the_clock(listening: Any, probe: Any) -> None:
     clock = ManualClock()
-    _, status, listener = listening(clock, STATUS_PROBE_REFRESH=5)
+    app, status, listener = listening(clock, STATUS_PROBE_REFRESH=5)
     uncached, cached = probe(), probe()
     ready = status.routes["ready"]
     ready.add_check("uncached", uncached)
@@ -151,6 +192,7 @@ def test_served_checks_run_in_the_background_on_the_clock(listening: Any, probe:
     assert ran() == (1, 1)  # twenty probes, no run
     clock.advance(4.9)
     scheduler.run_due(listener)
+    assert status.state(app).runner.inflight == 0  # nothing started: not merely not run yet
     assert ran() == (1, 1)
     clock.advance(0.1)
     scheduler.run_due(listener)
@@ -280,23 +322,42 @@ def test_verdicts_on_slots() -> None:
 
 def test_a_shared_board_is_seen_across_fork() -> None:
     board = Board.shared(count=4)
-    board.claim(1, pid=123, capacity=2)
-    pid = os.fork()
+    board.claim(1, pid=os.getpid(), capacity=2)
+    written_r, written_w = os.pipe()
+    read_r, read_w = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12+ warns about fork() with threads alive in pytest
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
-        code = 1
         try:
             board.claim(2, pid=os.getpid(), capacity=4)
             board.update(2, 3, 1.5, 2.5, 1.5)
-            code = 0
+            os.write(written_w, b"w")
+            os.read(read_r, 1)  # alive until the parent has read the board
         finally:
-            os._exit(code)
-    assert os.waitpid(pid, 0)[1] == 0
-    slots = {slot.pid: slot for slot in board.slots()}
-    assert slots[pid] == Slot(pid, 3, 4, 1.5, 2.5, 1.5)
-    assert slots[123].capacity == 2
-    assert board.free_index() == 0
-    board.release(2)
+            os._exit(0)
+    try:
+        assert os.read(written_r, 1) == b"w"
+        slots = {slot.pid: slot for slot in board.slots()}
+        assert slots[pid] == Slot(pid, 3, 4, 1.5, 2.5, 1.5)
+        assert slots[os.getpid()].capacity == 2
+        assert board.free_index() == 0
+    finally:
+        os.write(read_w, b"r")
+        assert os.waitpid(pid, 0)[1] == 0
+        for fd in (written_r, written_w, read_r, read_w):
+            os.close(fd)
+    # Its worker gone, a slot nobody freed is not read as a worker's (stuck or not).
     assert pid not in {slot.pid for slot in board.slots()}
+    board.release(2)
+    assert board.free_index() == 0
+
+
+def test_a_torn_slot_is_skipped() -> None:
+    board = Board.private()
+    board.claim(0, pid=os.getpid(), capacity=1)
+    struct.pack_into("<q", board._buffer, 0, 7)  # odd: a write under way that never ends
+    assert list(board.slots()) == []
 
 
 def test_probe_settings_are_checked_at_init_app(make_app: Callable[..., Flask]) -> None:
@@ -391,7 +452,7 @@ def test_gunicorn_workers_answer_probes_while_every_thread_is_busy(kind: str, tm
         time.sleep(0.3)
         answers = [get(probes, path, timeout=1) for _ in range(10) for path in ("/health/live", "/health/ready")]
         assert [a.status for a in answers] == [200] * 20, [a.error for a in answers]
-        assert max(a.latency for a in answers) < 0.5
+        assert max(a.latency for a in answers) < 0.9  # within the prober's 1 s, on a busy machine
         assert get(probes, "/health/details").status == 404
         assert "the probe listener started at this worker's first request" not in server.output()
 
@@ -458,7 +519,7 @@ def test_readiness_fails_when_the_dependency_fails_under_load(tmp_path: Path) ->
         down = time.monotonic()
         # ttl (1 s) + timeout (1 s) + 1 s, for every worker: the port reaches them at random.
         assert eventually(lambda: all(get(probes, "/health/ready").status == 503 for _ in range(6)), 3.0)
-        assert time.monotonic() - down <= 3.0
+        assert time.monotonic() - down < 4.0  # the last try may have begun just before 3 s
 
 
 def test_saturation_fails_readiness_under_gunicorn_and_recovers(tmp_path: Path) -> None:
@@ -489,7 +550,7 @@ def test_single_process_servers_answer_probes_while_busy(kind: str, tmp_path: Pa
         time.sleep(0.3)
         answers = [get(probes, "/health/live", timeout=1) for _ in range(10)]
         assert [a.status for a in answers] == [200] * 10, server.output()
-        assert max(a.latency for a in answers) < 0.5
+        assert max(a.latency for a in answers) < 0.9
         assert eventually(lambda: get(probes, "/health/ready").status == 503, 3), server.output()
         for thread in held:
             thread.join(30)

@@ -17,10 +17,14 @@ import logging
 import os
 import socket
 import sys
+import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
+
+from flask.cli import ScriptInfo
 
 from .._fork import after_fork
 from ..clock import Clock
@@ -60,6 +64,10 @@ _CAPACITY = Field("capacity", _verdict, kind="check")
 
 _listeners: weakref.WeakSet[ProbeListener] = weakref.WeakSet()
 
+MIN_INTERVAL = 1.0
+"""The shortest interval between two background runs of one served check (a check whose
+failures are never cached would otherwise run on every tick of the scheduler)."""
+
 
 def listeners() -> list[ProbeListener]:
     """Every probe listener of this process (one per app that has ``STATUS_PROBE_PORT``)."""
@@ -98,6 +106,7 @@ class ProbeListener:
         self._owns_sock = False
         self._pid: int | None = None
         self._warned = False
+        self._start_lock = threading.Lock()
         self._finalizer: weakref.finalize[Any, Any] | None = None
         #: Under gunicorn the listener waits for its worker: never serve from the master.
         self.deferred = "gunicorn.arbiter" in sys.modules
@@ -120,7 +129,11 @@ class ProbeListener:
         latest, key = self._latest, id(state)
 
         def landed(field: Field, result: FieldResult) -> None:
-            latest[(key, field.key)] = result
+            # Callbacks of two runs may land out of order (an overdue report, a run finishing
+            # late): keep the newest observation, never an older one over it.
+            known = latest.get((key, field.key))
+            if known is None or result.observed_at >= known.observed_at:
+                latest[(key, field.key)] = result
 
         return landed
 
@@ -152,14 +165,16 @@ class ProbeListener:
                 yield runner, field, self.interval(runner, field, self._latest.get(key))
 
     def interval(self, runner: Runner, field: Field, latest: FieldResult | None) -> float:
-        """How often the listener has ``field`` run: every ttl (every failure ttl while it
-        fails), or every ``STATUS_PROBE_REFRESH`` seconds for a field without a ttl."""
-        timing = runner.timing(field)
-        if not timing.cached:
+        """How often the listener has ``field`` run: as long as its last result stays fresh
+        on the app's port (its ttl, a failure's shorter failure ttl), or every
+        ``STATUS_PROBE_REFRESH`` seconds for a field without a ttl; never more often than
+        every :data:`MIN_INTERVAL` seconds."""
+        if not runner.timing(field).cached:
             return self.settings.refresh
-        if latest is not None and not latest.ok and timing.failure_ttl > 0:
-            return min(timing.ttl, timing.failure_ttl)
-        return timing.ttl
+        if latest is None or latest.pending:
+            return MIN_INTERVAL
+        fresh = runner.fresh_until(field, latest) - latest.observed_at
+        return max(fresh, min(MIN_INTERVAL, self.settings.refresh))
 
     # -- answering ------------------------------------------------------------------------------
 
@@ -189,8 +204,10 @@ class ProbeListener:
                 shown.append(extra[0])
                 results.append(extra[1])
         status: Status = "fail" if draining else aggregate(shown, results)
-        # Announced like an answer on the app's own port: each change once.
-        state.transitions.observe(route, list(zip(fields, results, strict=False)), status, draining=draining)
+        # Announced like an answer on the app's own port, each change once; not from pending
+        # placeholders (no run has landed yet: nothing to announce).
+        if not any(result.pending for result in results):
+            state.transitions.observe(route, list(zip(fields, results, strict=False)), status, draining=draining)
         fmt = route.format or state.settings.default_format
         if fmt != "health+json" and "application/health+json" in accept:
             fmt = "health+json"
@@ -266,8 +283,11 @@ class ProbeListener:
         unless ``STATUS_WORKER_THREADS`` says)."""
         if self.running:
             return
-        if board is not None:
-            self.meter.attach(board, index, self.settings.worker_threads or capacity)
+        # Publish as this process (after a fork the slot still names the parent), into the
+        # shared board's slot when the master gave one.
+        if board is None:
+            board, index = self.meter.board, self.meter.index
+        self.meter.attach(board, index, self.settings.worker_threads or capacity)
         if sock is None:
             sock = self._bind()
             owns = True
@@ -319,32 +339,53 @@ class ProbeListener:
         self.server, self._pid = None, None
 
     def _on_request(self) -> None:
-        # The safety net: a forked worker that no hook started serves probes from its first request.
-        if self._pid == os.getpid() or not self.serves:
+        # The safety net of a gunicorn worker that no hook started: probes from its first request.
+        # Elsewhere (a forking server, whose children cannot share the port) nothing is done.
+        if self._pid == os.getpid() or not self.deferred or not self.serves:
             return
-        if self.deferred and not self._warned:
-            self._warned = True
-            log.warning(
-                "flask-status: the probe listener started at this worker's first request: under gunicorn, "
-                "add `from flask_status.gunicorn import *` to gunicorn.conf.py so it starts with the worker"
-            )
-        self.start()
+        with self._start_lock:
+            if self._pid == os.getpid():
+                return
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "flask-status: the probe listener started at this worker's first request: under gunicorn, "
+                    "add `from flask_status.gunicorn import *` to gunicorn.conf.py so it starts with the worker"
+                )
+            try:
+                self.start()
+            except OSError:
+                self._pid = os.getpid()  # do not try again at every request
+                log.exception("flask-status: the probe listener could not start in this worker")
 
     def _after_fork(self) -> None:
-        # The parent's server thread does not exist here; its socket is the parent's to close.
+        # The parent's server thread does not exist here. A socket the parent opened itself is
+        # closed in the child (it must not keep the parent's port); one a master made for its
+        # workers is theirs to share.
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
+        if self._owns_sock and self._sock is not None:
+            self._sock.close()
+            self._sock = None
         self.server, self._pid = None, None
+        self._start_lock = threading.Lock()
 
 
 def _cli_command() -> str | None:
-    """The name of the Flask CLI command (``click``) running now, or ``None`` outside the CLI."""
+    """The Flask CLI command loading the app now, or ``None`` outside the Flask CLI (another
+    click program, such as one that starts waitress, counts as outside). ``flask run``'s
+    reloader parent, which only watches files while a child serves, is ``"reloader"``."""
     click = sys.modules.get("click")
     if click is None:
         return None
     context = click.get_current_context(silent=True)
-    return None if context is None else str(context.info_name)
+    if context is None or context.find_object(ScriptInfo) is None:
+        return None
+    name = str(context.info_name)
+    if name == "run" and context.params.get("reload") and not os.environ.get("WERKZEUG_RUN_MAIN"):
+        return "reloader"
+    return name
 
 
 def _weak_answer(listener: ProbeListener) -> Callable[[str, str], Answer]:
@@ -358,9 +399,13 @@ def _weak_answer(listener: ProbeListener) -> Callable[[str, str], Answer]:
 
 
 def _await(first: list[tuple[float, Flight]]) -> None:
-    """Wait for the first runs, each at most its timeout (real time: this is a server starting)."""
-    for timeout, flight in first:
-        flight.wait(timeout)
+    """Wait for the first runs, together at most the longest timeout (real time: a server
+    starting)."""
+    if not first:
+        return
+    deadline = time.monotonic() + max(timeout for timeout, _ in first)
+    for _, flight in first:
+        flight.wait(max(deadline - time.monotonic(), 0.0))
 
 
 def _shut(server: ProbeServer, sock: socket.socket | None) -> None:

@@ -99,6 +99,19 @@ def saturated(slots: Iterable[Slot], now: float, after: float) -> tuple[int, flo
     return threads, now - since
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a signal 0 probes it without sending anything)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's
+        return True
+    return True
+
+
 class Board:
     """Slots of workers: in a shared memory page (:meth:`shared`, made before ``fork()``) or in
     this process's memory (:meth:`private`).
@@ -108,9 +121,9 @@ class Board:
     it caught mid-write (a seqlock), so no reader ever waits on a writer.
 
     >>> board = Board.private()
-    >>> board.claim(0, pid=42, capacity=4)
-    >>> [slot.pid for slot in board.slots()]
-    [42]
+    >>> board.claim(0, pid=os.getpid(), capacity=4)
+    >>> [slot.pid for slot in board.slots()] == [os.getpid()]
+    True
     """
 
     def __init__(self, buffer: Any, count: int) -> None:
@@ -134,16 +147,15 @@ class Board:
         _SLOT.pack_into(self._buffer, offset, seq + 1, *values)
         struct.pack_into("<q", self._buffer, offset, seq + 2)
 
-    def _read(self, index: int) -> tuple[Any, ...]:
+    def _read(self, index: int) -> tuple[Any, ...] | None:
+        """Slot ``index``'s values, or ``None`` when every try caught it mid-write (a writer
+        descheduled in the middle): a torn slot is never read as a worker's load."""
         offset = index * _SIZE
-        values: tuple[Any, ...] = _SLOT.unpack_from(self._buffer, offset)
         for _ in range(_RETRIES):
-            if values[0] % 2 == 0:
-                again = struct.unpack_from("<q", self._buffer, offset)[0]
-                if again == values[0]:
-                    break
-            values = _SLOT.unpack_from(self._buffer, offset)
-        return values
+            values: tuple[Any, ...] = _SLOT.unpack_from(self._buffer, offset)
+            if values[0] % 2 == 0 and struct.unpack_from("<q", self._buffer, offset)[0] == values[0]:
+                return values
+        return None
 
     def claim(self, index: int, *, pid: int, capacity: int | None) -> None:
         """Take slot ``index`` for process ``pid`` (idle, nothing finished yet)."""
@@ -159,7 +171,8 @@ class Board:
         """The first slot that no process holds and that is not in ``taken``."""
         skip = set(taken)
         for index in range(self.count):
-            if index not in skip and self._read(index)[1] == 0:
+            values = self._read(index)
+            if index not in skip and values is not None and values[1] == 0:
                 return index
         return None
 
@@ -167,15 +180,22 @@ class Board:
         self, index: int, in_flight: int, busy_since: float, last_finished: float, saturated_since: float | None
     ) -> None:
         """Publish slot ``index``'s load (the pid and capacity stay)."""
-        _, pid, _, capacity, *_ = self._read(index)
+        # Only this slot's worker writes it, so its own read is never torn for long.
+        values = self._read(index) or _SLOT.unpack_from(self._buffer, index * _SIZE)
+        _, pid, _, capacity, *_ = values
         since = -1.0 if saturated_since is None else saturated_since
         self._write(index, (pid, in_flight, capacity, busy_since, last_finished, since))
 
     def slots(self) -> Iterator[Slot]:
-        """Every slot a live worker holds."""
+        """Every slot a live worker holds. A slot whose process is gone is skipped: a worker
+        killed in the middle of a request, whose master did not free its slot (a ``child_exit``
+        hook of the user's own), must not read as a stuck worker forever."""
         for index in range(self.count):
-            _, pid, in_flight, capacity, busy_since, last_finished, since = self._read(index)
-            if pid > 0:
+            values = self._read(index)
+            if values is None:
+                continue
+            _, pid, in_flight, capacity, busy_since, last_finished, since = values
+            if pid > 0 and _alive(pid):
                 yield Slot(pid, in_flight, capacity or None, busy_since, last_finished, since if since >= 0 else None)
 
     def _check(self, index: int) -> None:
@@ -193,9 +213,9 @@ class LoadMeter:
     >>> from werkzeug.test import Client
     >>> from werkzeug.wrappers import Response
     >>> board = Board.private()
-    >>> board.claim(0, pid=1, capacity=2)
+    >>> board.claim(0, pid=os.getpid(), capacity=2)
     >>> meter = LoadMeter(Response("hi"), board, 0, now=lambda: 5.0)
-    >>> Client(meter).get("/").status_code
+    >>> Client(meter).get("/", buffered=True).status_code  # buffered: the body is closed
     200
     >>> slot = next(board.slots())
     >>> slot.in_flight, slot.last_finished

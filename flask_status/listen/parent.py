@@ -61,6 +61,10 @@ class Parent:
             sock = socket.socket(family, socket.SOCK_STREAM)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if hasattr(socket, "SO_REUSEPORT"):
+                    # A new master started by USR2 (a binary upgrade) opens the port while the
+                    # old one still holds it.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 sock.bind((host, port))
                 sock.listen(128)
             except OSError as error:
@@ -94,12 +98,18 @@ class Parent:
         """In a worker, its app loaded: start each app's listener on the shared socket and slot."""
         index = getattr(worker, SLOT_ATTRIBUTE, None)
         capacity = _threads(worker)
+        # The master's socket and this worker's slot go to one listener: a second app in the
+        # process (several apps behind a dispatcher) needs a port of its own in its config.
+        sock, board = self.sock, self.board
         for listener in listeners():
-            sock = self.sock if self.sock is not None and listener.settings.port in (self.port, 0) else None
-            if index is None or self.board is None:
-                listener.start(sock=sock, capacity=capacity)
+            shared = sock is not None and listener.settings.port in (self.port, 0)
+            if index is None or board is None:
+                listener.start(sock=sock if shared else None, capacity=capacity)
             else:
-                listener.start(board=self.board, index=index, capacity=capacity, sock=sock)
+                listener.start(board=board, index=index, capacity=capacity, sock=sock if shared else None)
+                board = None
+            if shared:
+                sock = None
 
 
 def _threads(worker: Any) -> int | None:

@@ -56,7 +56,7 @@ def parse_head(head: bytes) -> tuple[str, str, str] | None:
         text = head.decode("latin-1")
     except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
         return None
-    lines = text.split("\r\n")
+    lines = text.replace("\r\n", "\n").split("\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[1].startswith("/"):
         return None
@@ -113,6 +113,7 @@ class ProbeServer:
     >>> urllib.request.urlopen(f"http://127.0.0.1:{server.port}/ping", timeout=5).read()
     b'/ping'
     >>> server.stop()
+    >>> sock.close()
     """
 
     _TICK = 0.25
@@ -135,6 +136,7 @@ class ProbeServer:
         self._thread: threading.Thread | None = None
         #: Set by the thread when it has ended (a test or a caller waiting for it).
         self.ended = threading.Event()
+        self._warned_at = float("-inf")
 
     @property
     def running(self) -> bool:
@@ -163,14 +165,28 @@ class ProbeServer:
                 self.before()
             self.sock.setblocking(False)
             selector.register(self.sock, selectors.EVENT_READ)
+            paused_until = 0.0  # accepting paused (out of file descriptors) until then
             while not self._stopped.is_set():
                 now = time.monotonic()
+                if paused_until and now >= paused_until:
+                    paused_until = 0.0
+                    selector.register(self.sock, selectors.EVENT_READ)
                 wait = min([self._TICK, *(c.deadline - now for c in open_.values())])
                 for key, _ in selector.select(max(wait, 0.0)):
-                    if key.fileobj is self.sock:
-                        self._accept(selector, open_)
-                    else:
-                        self._read(selector, open_, open_[key.fileobj])  # type: ignore[index]
+                    try:
+                        if key.fileobj is self.sock:
+                            if not self._accept(selector, open_):
+                                # EMFILE and friends: the socket stays readable, so stop
+                                # watching it for a tick rather than spin on it.
+                                selector.unregister(self.sock)
+                                paused_until = time.monotonic() + self._TICK
+                        else:
+                            # Gone when an accept in this same batch evicted it.
+                            connection = open_.get(key.fileobj)  # type: ignore[call-overload]
+                            if connection is not None:
+                                self._read(selector, open_, connection)
+                    except Exception:  # one connection's trouble never ends the loop
+                        log.exception("flask-status: the probe listener failed on a connection")
                 now = time.monotonic()
                 for connection in [c for c in open_.values() if c.deadline <= now]:
                     self._close(selector, open_, connection)
@@ -182,21 +198,26 @@ class ProbeServer:
             selector.close()
             self.ended.set()
 
-    def _accept(self, selector: selectors.BaseSelector, open_: dict[socket.socket, _Connection]) -> None:
+    def _accept(self, selector: selectors.BaseSelector, open_: dict[socket.socket, _Connection]) -> bool:
+        """Take the connections waiting (a few per wake-up); ``False`` when accepting failed."""
         for _ in range(16):  # a burst of probes: take several per wake-up, not all forever
             try:
                 conn, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError):
-                return  # none left (or another process took it)
-            except OSError as error:  # EMFILE and friends: try again at the next tick
-                log.warning("flask-status: the probe listener could not accept a connection: %s", error)
-                return
+                return True  # none left (or another process took it)
+            except OSError as error:  # EMFILE and friends: try again a tick later
+                now = time.monotonic()
+                if now - self._warned_at > 60:  # once a minute, not once a tick
+                    self._warned_at = now
+                    log.warning("flask-status: the probe listener could not accept a connection: %s", error)
+                return False
             conn.setblocking(False)
             if len(open_) >= MAX_CONNECTIONS:
                 oldest = min(open_.values(), key=lambda c: c.deadline)
                 self._close(selector, open_, oldest)
             open_[conn] = _Connection(conn, time.monotonic() + READ_TIMEOUT)
             selector.register(conn, selectors.EVENT_READ)
+        return True
 
     def _read(
         self, selector: selectors.BaseSelector, open_: dict[socket.socket, _Connection], connection: _Connection
@@ -212,6 +233,8 @@ class ProbeServer:
             return
         connection.buffer += data
         end = connection.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            end = connection.buffer.find(b"\n\n")  # a client ending lines with LF alone
         if end < 0:
             if len(connection.buffer) > MAX_HEAD:
                 self._send(connection, _TOO_LARGE, head_only=False)
