@@ -8,7 +8,10 @@ files, as a reader would, against real servers where they need one. It also runs
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
+import json
 import os
 import re
 import runpy
@@ -24,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from _servers import require
 from conftest import RedisServer, free_port, wait_for
 from flask import Flask
 
@@ -44,9 +48,11 @@ TESTED_EXAMPLES = {
     "docs_metrics.py",
     "docs_status_page.py",
     "gunicorn.conf.py",
+    "docs_celery.py",
     # Not Python: shown as they are, built or applied by no test (CI runs no Docker engine).
     "Dockerfile",
     "kubernetes.yaml",
+    "kubernetes-workers.yaml",
 }
 
 
@@ -451,3 +457,43 @@ def test_status_page_example_needs_its_secrets(
     monkeypatch.setenv("STATUS_TOKENS", "monitoring-token")
     with pytest.raises(KeyError, match="STATUS_PASSWORD"):
         load_example("docs_status_page.py")
+
+
+def test_the_worker_manifest_probes_a_heartbeat_file_the_probe_accepts(tmp_path: Path) -> None:
+    from flask_status.probe import main as probe
+
+    text = (EXAMPLES / "kubernetes-workers.yaml").read_text()
+    commands = [json.loads(found) for found in re.findall(r"^\s+command: (\[.*\])$", text, re.MULTILINE)]
+    (command,) = [c for c in commands if "flask_status.probe" in c]
+    assert command[:3] == ["python", "-m", "flask_status.probe"]
+    args = command[3:]
+    fresh = tmp_path / "celery-alive"
+    fresh.touch()
+    args[args.index("--file") + 1] = str(fresh)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert probe(args) == 0
+    fresh.unlink()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert probe(args) == 1
+
+
+def test_the_celery_example_checks_the_queue_and_waits_for_a_beat(
+    load_example: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = os.environ.get("FLASK_STATUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    require(_redis_answers(url), f"no Redis at {url} (bash .ci/services.sh starts one)")
+    monkeypatch.setenv("BROKER_URL", url)
+    example = load_example("docs_celery.py")
+    body = example.flask_app.test_client().get("/health/details").get_json()
+    assert body["celery"] == {"status": "fail", "message": "no beat yet, expected every 10 s"}
+    assert body["queue"]["status"] in ("pass", "warn")  # the broker answered, whatever waits
+    assert body["queue"]["unit"] == "messages"
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
