@@ -105,6 +105,8 @@ class StatusManager:
         self._draining = threading.Event()
         #: Callbacks registered with :meth:`on_change`, called once per status transition.
         self.change_callbacks: list[Callable[[StatusEvent], None]] = []
+        #: Callbacks registered with ``on_change(..., fleet=True)``: once across the fleet.
+        self.fleet_callbacks: list[Callable[[StatusEvent], None]] = []
         # The apps this manager is on, and how to add a route to each (directly or through a
         # blueprint); weak, so a manager never keeps a discarded app alive.
         self._mounts: weakref.WeakKeyDictionary[Flask, Mount] = weakref.WeakKeyDictionary()
@@ -326,8 +328,9 @@ class StatusManager:
         for app in list(self._mounts):
             self.state(app).forget_rendered()
 
-    def on_change(self, callback: Callable[[StatusEvent], None]) -> Callable[[StatusEvent], None]:
-        """Register ``callback`` (a decorator) to be called once per status transition.
+    def on_change(self, callback: Callable[[StatusEvent], None] | None = None, *, fleet: bool = False) -> Any:
+        """Register ``callback`` (a decorator, with or without arguments) to be called once per
+        status transition.
 
         It receives a :class:`StatusEvent` for each change of a check's status on a route,
         and of a route's own status, inside the app context, on flask-status's event thread:
@@ -337,16 +340,29 @@ class StatusManager:
         :class:`~flask_status.web.events.Delivery`). A callback that raises (``SystemExit``
         included; all but ``KeyboardInterrupt``) is logged and never breaks anything. A drain
         is one event with ``draining=True``: a pager skips it with
-        ``if event.new == "fail" and not event.draining``.
+        ``if event.new == "fail" and not event.draining``. ``event.process`` says which
+        process saw it.
+
+        ``fleet=True``: called once per transition **across every process and host** sharing
+        the store (``STATUS_STORE_URL``), not once per process: 50 pods of 8 workers page once
+        for one database outage (:class:`~flask_status.web.events.FleetHooks` says how it is
+        elected). Drains are not fleet news. Without a shared store it is called per process.
 
         >>> status = StatusManager()
         >>> @status.on_change
+        ... def log_it(event):
+        ...     print(event)
+        >>> @status.on_change(fleet=True)
         ... def page_someone(event):
         ...     print(event)
         """
+        if not isinstance(fleet, bool):
+            raise TypeError(f"fleet must be a bool, got {fleet!r}")
+        if callback is None:
+            return lambda function: self.on_change(function, fleet=fleet)
         if not callable(callback):
             raise TypeError(f"on_change needs a callable, got {callback!r}")
-        self.change_callbacks.append(callback)
+        (self.fleet_callbacks if fleet else self.change_callbacks).append(callback)
         return callback
 
     def flush_events(self, timeout: float = 5.0) -> bool:

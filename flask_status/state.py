@@ -15,7 +15,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from flask import Flask, current_app, has_app_context
 
@@ -31,7 +31,7 @@ from .startup import STARTUP, Startup
 from .stores.base import ResultStore, SharedStore
 from .stores.beats import Beats
 from .stores.memory import MemoryStore
-from .web.events import StatusEvent, Transitions
+from .web.events import FleetHooks, StatusEvent, Swapper, Transitions
 from .web.views import RouteViews
 
 __all__ = ["EXTENSION_KEY", "ManagerLike", "StatusState", "heartbeats_of"]
@@ -48,6 +48,7 @@ class ManagerLike(Protocol):
     name: str
     store: SharedStore | None
     change_callbacks: list[Callable[[StatusEvent], None]]
+    fleet_callbacks: list[Callable[[StatusEvent], None]]
 
     @property
     def routes(self) -> Mapping[str, StatusRoute]: ...
@@ -105,6 +106,10 @@ class StatusState:
             response_class=app.response_class,
         )
         self.transitions = Transitions(manager.name, lambda: manager.change_callbacks, self._app_context)
+        swapper = self.shared if callable(getattr(self.shared, "swap", None)) else None
+        self.transitions.fleet = FleetHooks(
+            manager.name, cast(Swapper | None, swapper), lambda: manager.fleet_callbacks
+        )
         self._lock = threading.Lock()
         self._changes: dict[str, int] = {}
         self._config_at_init: dict[str, Any] | None = _config_read_at_init(app, manager)

@@ -459,6 +459,20 @@ class RedisStore:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    def swap(self, key: str, value: str, ttl: float) -> tuple[bool, str | None]:
+        """Set ``key`` (a key of its own, ``f"{prefix}:fleet:{key}"``) to ``value`` for ``ttl``
+        seconds and return what it held, atomically (``SET ... GET``): ``(True, old)``, or
+        ``(False, None)`` when Redis could not be asked. What fleet-wide hooks elect with: of
+        the processes that swap in the same value, one alone gets another value back.
+        """
+        name = f"{self.prefix}:fleet:{_validate_key(key)}"
+        ok, old = self._call("swap", lambda: self._client.set(name, value, px=_milliseconds(ttl), get=True))
+        if not ok:
+            return False, None
+        if isinstance(old, bytes):
+            old = old.decode("utf-8", "replace")
+        return True, old if isinstance(old, str) else None
+
     def reset_after_fork(self) -> None:
         """Give a forked child a fresh lock: the parent's may have been held at fork time.
 

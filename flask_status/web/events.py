@@ -14,20 +14,37 @@ full the oldest event is dropped and counted (:attr:`Delivery.dropped`).
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
+from typing import Any, Protocol
 
 from .._fork import after_fork
 from ..definitions import Field, StatusRoute
 from ..results import FieldResult, Status
 
-__all__ = ["Delivery", "StatusEvent", "Transitions", "delivery"]
+__all__ = ["FLEET_MEMORY", "PROCESS", "Delivery", "FleetHooks", "StatusEvent", "Swapper", "Transitions", "delivery"]
 
 log = logging.getLogger("flask_status")
+
+
+class _Process:
+    """This process's name in events, renewed in a child after ``fork()`` (a new pid)."""
+
+    def __init__(self) -> None:
+        self.renew()
+        after_fork(self, _Process.renew)
+
+    def renew(self) -> None:
+        self.name = f"{socket.gethostname()} pid {os.getpid()}"
+
+
+PROCESS = _Process()
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +57,9 @@ class StatusEvent:
     the item (a failing ``critical=False`` check is ``fail``; its route is ``warn``).
     ``draining`` is true for the one event a drain sends (the readiness route turning ``fail``
     because the process is shutting down, not because a check failed): a pager should skip it
-    (``if event.new == "fail" and not event.draining``).
+    (``if event.new == "fail" and not event.draining``). ``process`` says which process saw it
+    (``"host pid 1234"``); ``fleet`` is true for an event delivered to a fleet-wide hook once
+    for the whole fleet (``on_change(..., fleet=True)``).
 
     >>> str(StatusEvent("status", "ready", "db", "check", "pass", "fail", None))
     "check 'db' of route 'ready' is fail (was pass)"
@@ -56,6 +75,8 @@ class StatusEvent:
     new: Status
     result: FieldResult | None
     draining: bool = False
+    process: str = dataclass_field(default_factory=lambda: PROCESS.name)
+    fleet: bool = False
 
     def __str__(self) -> str:
         what = f"{self.kind} {self.check!r} of route {self.route!r}" if self.check else f"route {self.route!r}"
@@ -65,6 +86,58 @@ class StatusEvent:
 
 
 Hook = Callable[[StatusEvent], Any]
+
+
+class Swapper(Protocol):
+    """What fleet-wide hooks need of a shared store: an atomic swap (``SET ... GET``)."""
+
+    def swap(self, key: str, value: str, ttl: float) -> tuple[bool, str | None]:
+        """Set ``key`` to ``value`` and return ``(reached, old value)``."""
+
+
+#: How long the fleet remembers the status it last announced of an item.
+FLEET_MEMORY = 7 * 86400.0
+
+
+class FleetHooks:
+    """The fleet-wide hooks of one manager: called once per transition across every process
+    sharing ``store``, on the delivery thread (a hook of the delivery queue).
+
+    A process that notices a change swaps the item's new status into the store; only the one
+    that gets a different status back (the first to notice) calls the hooks. A shared check's
+    result is the same for every process, so each of its transitions is announced once; a
+    route's, or an unshared check's, once per change of the status the fleet last announced.
+    A first ``pass`` is not news. While the store cannot be reached, the hooks are called by
+    every process that notices (``event.fleet`` false): a duplicate is better than silence.
+    Drain events (one pod shutting down) are never fleet news.
+
+    Thread-safety: called only from the delivery thread; holds nothing mutable.
+    """
+
+    def __init__(self, manager: str, store: Swapper | None, callbacks: Callable[[], Sequence[Hook]]) -> None:
+        self.manager = manager
+        self.store = store
+        self.callbacks = callbacks
+
+    def __call__(self, event: StatusEvent) -> None:
+        if event.draining:
+            return
+        hooks = self.callbacks()
+        if not hooks:
+            return
+        elected = False
+        if self.store is not None:
+            key = f"{self.manager}:{event.route}:{event.check or ''}"
+            reached, old = self.store.swap(key, event.new, FLEET_MEMORY)
+            if reached:
+                if old == event.new or (old is None and event.new == "pass"):
+                    return  # another process announced it, or a first pass: no news
+                elected = True
+            else:
+                log.warning("flask-status: shared store unreachable: fleet hooks called by this process for %s", event)
+        delivered = replace(event, fleet=elected)
+        for hook in hooks:
+            _call(hook, delivered, nullcontext)
 
 
 class Delivery:
@@ -191,6 +264,8 @@ class Transitions:
         self._last: dict[tuple[str, str], Status] = {}
         self._seen: dict[tuple[str, str], float] = {}
         self._drained: set[str] = set()
+        #: The manager's fleet-wide hooks, called through the shared store (or None).
+        self.fleet: FleetHooks | None = None
         self._renew()
         after_fork(self, Transitions._renew)
 
@@ -254,6 +329,8 @@ class Transitions:
         # A drain is deliberate, not an incident: logged at INFO, like a recovery.
         level = logging.INFO if event.new == "pass" or event.draining else logging.WARNING
         log.log(level, "flask-status: %s", event)
-        hooks = self._callbacks()
+        hooks = list(self._callbacks())
+        if self.fleet is not None:
+            hooks.append(self.fleet)
         if hooks:
             delivery.put(event, hooks, self._context)
