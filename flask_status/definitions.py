@@ -69,6 +69,7 @@ class FieldOptions(TypedDict, total=False):
     shared: bool
     inline: bool
     once: bool
+    fleet_tolerant: bool
 
 
 class CheckOptions(FieldOptions, total=False):
@@ -115,6 +116,11 @@ class Field:
       process: the passing result stays (a migration check on a startup route). Until it
       passes, a failure is run again after ``failure_ttl`` (or ``ttl``, if smaller). Not with
       ``interval``, ``stale`` or ``shared``.
+    - ``fleet_tolerant`` (checks): with a shared store, each process publishes its verdicts;
+      when **every** process of the fleet sees this check fail (a dependency down for all),
+      readiness routes report it as ``warn`` and stay in rotation (no pod would do better),
+      while other routes, metrics and fleet hooks still say ``fail``; a failure that only
+      some processes see still fails their readiness. Default ``False``.
     - ``component_type`` / ``component_id`` (checks): shown in health+json.
 
     >>> Field("version", "2.0.0").constant
@@ -130,6 +136,7 @@ class Field:
         "critical",
         "fail_after",
         "failure_ttl",
+        "fleet_tolerant",
         "func",
         "inline",
         "interval",
@@ -163,6 +170,7 @@ class Field:
         shared: bool = False,
         inline: bool = False,
         once: bool = False,
+        fleet_tolerant: bool = False,
         component_type: str | None = None,
         component_id: str | None = None,
     ) -> None:
@@ -172,7 +180,13 @@ class Field:
         if kind not in ("field", "check"):
             raise ValueError(f"kind must be 'field' or 'check', got {kind!r}")
         what = f"{kind} {name!r}"
-        for label, flag in (("critical", critical), ("shared", shared), ("inline", inline), ("once", once)):
+        for label, flag in (
+            ("critical", critical),
+            ("shared", shared),
+            ("inline", inline),
+            ("once", once),
+            ("fleet_tolerant", fleet_tolerant),
+        ):
             if not isinstance(flag, bool):
                 raise TypeError(f"{label} of {what} must be a bool, got {flag!r}")
         for label, count in (("fail_after", fail_after), ("recover_after", recover_after)):
@@ -224,6 +238,9 @@ class Field:
         self.shared = shared
         self.inline = inline
         self.once = once
+        if fleet_tolerant and kind != "check":
+            raise ValueError(f"fleet_tolerant applies to checks, not to {what}")
+        self.fleet_tolerant = fleet_tolerant
         self.fail_after = fail_after
         self.recover_after = recover_after
         self.component_type = component_type
@@ -255,6 +272,7 @@ class Field:
                 or shared
                 or inline
                 or once
+                or fleet_tolerant
             ):
                 raise ValueError(f"field {name!r} is a constant: caching and timing options apply to callables")
             try:

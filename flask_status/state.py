@@ -15,6 +15,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from typing import Any, Protocol, cast
 
 from flask import Flask, current_app, has_app_context
@@ -31,7 +32,7 @@ from .startup import STARTUP, Startup
 from .stores.base import ResultStore, SharedStore
 from .stores.beats import Beats
 from .stores.memory import MemoryStore
-from .web.events import FleetHooks, StatusEvent, Swapper, Transitions
+from .web.events import PROCESS, FleetHooks, StatusEvent, Swapper, Transitions
 from .web.views import RouteViews
 
 __all__ = ["EXTENSION_KEY", "ManagerLike", "StatusState", "heartbeats_of"]
@@ -119,6 +120,7 @@ class StatusState:
         #: The URL rule each route is mounted at on this app (prefixes included).
         self.urls: dict[str, str] = {}
         self.runner.on_run.append(self._on_run)
+        self.runner.on_run.append(self._publish_verdict)
 
     def _app_context(self) -> AbstractContextManager[Any]:
         app = self._app()
@@ -160,6 +162,43 @@ class StatusState:
     def draining(self, route: StatusRoute) -> bool:
         """True for a readiness route while the manager drains."""
         return route.readiness and self.manager.draining
+
+    def _publish_verdict(self, field: Field, result: FieldResult) -> None:
+        """After a run of a ``fleet_tolerant`` check: tell the fleet what this process saw."""
+        publish = getattr(self.shared, "publish_verdict", None)
+        if not field.fleet_tolerant or publish is None or result.pending:
+            return
+        timing = self.runner.timing(field)
+        publish(field.stable_key, PROCESS.name, result.status, self._verdict_window(timing.ttl, timing.timeout))
+
+    @staticmethod
+    def _verdict_window(ttl: float, timeout: float) -> float:
+        """How long a process's verdict counts: a few of its runs (a process gone stops counting)."""
+        every = ttl if 0 < ttl < float("inf") else 5.0
+        return 3 * every + timeout
+
+    def fleet_view(self, fields: Sequence[Field], results: tuple[FieldResult, ...]) -> tuple[FieldResult, ...]:
+        """``results`` as a readiness route reports them: a ``fleet_tolerant`` check failing on
+        every process of the fleet (their recent verdicts in the shared store) is a ``warn``,
+        so that no pod leaves rotation for what every pod sees. Anything else is unchanged."""
+        verdicts = getattr(self.shared, "verdicts", None)
+        if verdicts is None:
+            return results
+        changed = list(results)
+        for index, (field, result) in enumerate(zip(fields, results, strict=False)):
+            if not field.fleet_tolerant or result.status != "fail" or result.pending:
+                continue
+            seen = verdicts(field.stable_key)
+            if not seen:
+                continue  # unknown (the store unreachable, nothing published): fail as seen here
+            timing = self.runner.timing(field)
+            since = self.clock.wall() - self._verdict_window(timing.ttl, timing.timeout)
+            recent = [status for status, stamp in seen.values() if stamp >= since]
+            if recent and all(status == "fail" for status in recent):
+                note = f"failing on every process of the fleet ({len(recent)} of {len(recent)}): kept in rotation"
+                message = f"{result.message}; {note}" if result.message else note
+                changed[index] = replace(result, status="warn", message=message)
+        return tuple(changed)
 
     def startup_item(self, route: StatusRoute) -> tuple[Field, FieldResult] | None:
         """The failing ``startup`` item of a readiness route while startup tasks hold it."""
@@ -203,6 +242,8 @@ class StatusState:
         if self._config_at_init is not None:
             self._warn_late_config()
         draining = self.draining(route)
+        if route.readiness:
+            results = self.fleet_view(fields, results)
         held = self.startup_item(route)
         if held is not None:
             fields, results = (*fields, held[0]), (*results, held[1])

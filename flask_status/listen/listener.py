@@ -197,6 +197,8 @@ class ProbeListener:
             field.constant_result or self._latest.get((key, field.key)) or state.runner.peek([field])[0]
             for field in fields
         ]
+        if route.readiness:
+            results = list(state.fleet_view(fields, tuple(results)))
         shown = list(fields)
         draining = state.draining(route)
         for extra in (state.startup_item(route), self._verdict(route, {f.name for f in fields})):

@@ -473,6 +473,39 @@ class RedisStore:
             old = old.decode("utf-8", "replace")
         return True, old if isinstance(old, str) else None
 
+    def publish_verdict(self, key: str, process: str, status: str, ttl: float) -> None:
+        """Record ``process``'s latest verdict of check ``key`` (``HSET``), kept ``ttl`` seconds
+        after the last one of any process. Nothing while Redis is unreachable."""
+        name = f"{self.prefix}:verdicts:{_validate_key(key)}"
+        value = json.dumps({"status": status, "time": self._clock.wall()})
+
+        def publish() -> Any:
+            pipeline = self._client.pipeline(transaction=False)
+            pipeline.hset(name, process, value)
+            pipeline.pexpire(name, _milliseconds(ttl))
+            return pipeline.execute()
+
+        self._call("put", publish)
+
+    def verdicts(self, key: str) -> dict[str, tuple[str, float]] | None:
+        """Every process's latest verdict of check ``key``: ``{process: (status, wall time)}``;
+        ``None`` when Redis could not be asked. Malformed entries are left out."""
+        name = f"{self.prefix}:verdicts:{_validate_key(key)}"
+        ok, raw = self._call("get", lambda: self._client.hgetall(name))
+        if not ok or not isinstance(raw, dict):
+            return None
+        found: dict[str, tuple[str, float]] = {}
+        for process, value in raw.items():
+            try:
+                data = json.loads(value)
+                status, stamp = data["status"], float(data["time"])
+            except (TypeError, ValueError, KeyError):
+                continue
+            if status in STATUSES and math.isfinite(stamp):
+                who = process.decode("utf-8", "replace") if isinstance(process, bytes) else str(process)
+                found[who] = (status, stamp)
+        return found
+
     def reset_after_fork(self) -> None:
         """Give a forked child a fresh lock: the parent's may have been held at fork time.
 
