@@ -22,7 +22,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .definitions import FORMATS, Format
-from .render.json import RouteReport
+from .history import Timeline
+from .render.json import RouteReport, history_document, rfc3339
 from .state import EXTENSION_KEY, StatusState, heartbeats_of
 
 __all__ = ["status_command"]
@@ -126,9 +127,17 @@ def _table(state: StatusState, report: RouteReport) -> str:
     default=None,
     help="Body format for --json (default: each route's own). Implies --json.",
 )
+@click.option(
+    "--history",
+    "show_history",
+    is_flag=True,
+    help="Also print each check's recent transitions and sampled results (fleet-wide with a shared store).",
+)
 @click.pass_context
 @with_appcontext
-def status_command(ctx: click.Context, route: str | None, as_json: bool, fmt: Format | None) -> None:
+def status_command(
+    ctx: click.Context, route: str | None, as_json: bool, fmt: Format | None, show_history: bool
+) -> None:
     """Evaluate the status routes; exit 0 on pass or warn, 1 on fail.
 
     In the table, control characters of check text are escaped (\\r, \\n, \\x1b) and text cut
@@ -136,7 +145,7 @@ def status_command(ctx: click.Context, route: str | None, as_json: bool, fmt: Fo
     a heartbeat's beat instead.
     """
     if ctx.invoked_subcommand is not None:
-        if route is not None or as_json or fmt is not None:
+        if route is not None or as_json or fmt is not None or show_history:
             raise click.UsageError(f"--route, --json and --format do not apply to {ctx.invoked_subcommand!r}")
         return
     selected = _select(route)
@@ -148,13 +157,36 @@ def status_command(ctx: click.Context, route: str | None, as_json: bool, fmt: Fo
         failed = failed or report.status == "fail"
         if as_json or fmt is not None:
             body_format: Format = fmt or route_obj.format or state.settings.default_format
-            bodies[f"{state.manager.name}:{name}"] = report.body(body_format, details=True)
+            body = report.body(body_format, details=True)
+            if show_history:
+                body["history"] = history_document(state.timelines(route_obj))
+            bodies[f"{state.manager.name}:{name}"] = body
         else:
             click.echo(_table(state, report))
+            if show_history:
+                click.echo(_history(state.timelines(route_obj)))
     if bodies:
         shown = next(iter(bodies.values())) if len(bodies) == 1 else bodies
         click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
     raise SystemExit(1 if failed else 0)
+
+
+def _history(timelines: dict[str, Timeline]) -> str:
+    """Each check's transitions (newest first) and its sampled statuses, as text."""
+    lines = []
+    for name, timeline in timelines.items():
+        lines.append(f"  history of {_cell(name)}:")
+        if not timeline.transitions:
+            lines.append("    no change recorded")
+        for mark in reversed(timeline.transitions):
+            text = f"    {rfc3339(mark.time)}  {mark.status.upper():4}"
+            if mark.message:
+                text += f"  {_cell(mark.message)}"
+            lines.append(text)
+        if timeline.samples:
+            words = " ".join(mark.status.upper() for mark in timeline.samples)
+            lines.append(f"    samples, oldest first: {words}")
+    return "\n".join(lines)
 
 
 @status_command.command("beat")

@@ -452,6 +452,8 @@ class StatusRoute:
     the probe listener while the app is saturated (``STATUS_SATURATED_AFTER``).
     ``liveness=True`` marks a liveness route: on the probe listener it fails while a worker is
     stuck (``STATUS_STUCK_AFTER``, see :doc:`/probes`). A route is one or the other, or neither.
+    ``history=True`` adds each check's recent transitions and sampled results to the route's
+    details (JSON ``history``, a timeline on the status page; see :doc:`/fleet`).
 
     >>> route = StatusRoute("details", "/health/details", message={"service": "billing"})
     >>> route.add_field("version", "2.0.0").constant
@@ -470,6 +472,7 @@ class StatusRoute:
         status_codes: Mapping[str, int] | None = None,
         readiness: bool = False,
         liveness: bool = False,
+        history: bool = False,
     ) -> None:
         validate_name(name, "route name")
         if not _ROUTE_NAME_RE.fullmatch(name):
@@ -481,6 +484,8 @@ class StatusRoute:
             raise TypeError(f"readiness must be a bool, got {readiness!r}")
         if not isinstance(liveness, bool):
             raise TypeError(f"liveness must be a bool, got {liveness!r}")
+        if not isinstance(history, bool):
+            raise TypeError(f"history must be a bool, got {history!r}")
         if readiness and liveness:
             raise ValueError(
                 f"route {name!r} cannot be both readiness=True and liveness=True: a drain or a saturated "
@@ -496,6 +501,7 @@ class StatusRoute:
         self.details = details
         self.readiness = readiness
         self.liveness = liveness
+        self.history = history
         self.format: Format | None = format
         self.status_codes: Mapping[str, int] = MappingProxyType(
             validate_status_codes(status_codes) if status_codes is not None else {}

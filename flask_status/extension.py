@@ -187,6 +187,7 @@ class StatusManager:
         status_codes: Mapping[str, int] | None = None,
         readiness: bool = False,
         liveness: bool = False,
+        history: bool = False,
     ) -> StatusRoute:
         """Add a named status route and mount it on every app this manager serves.
 
@@ -210,6 +211,7 @@ class StatusManager:
             status_codes=status_codes,
             readiness=readiness,
             liveness=liveness,
+            history=history,
         )
         if name in self._routes:
             raise ValueError(f"status manager {self.name!r} already has a route named {name!r}")

@@ -26,6 +26,7 @@ from .definitions import Field, StatusRoute
 from .engine.runner import Runner
 from .engine.scheduler import scheduler
 from .heartbeat import Heartbeat, check_payload
+from .history import History, Timeline
 from .render.json import RouteReport
 from .results import FieldResult, Status, aggregate
 from .startup import STARTUP, Startup
@@ -106,7 +107,10 @@ class StatusState:
             http_codes=settings.http_codes,
             response_class=app.response_class,
         )
+        #: Each check's recent transitions and sampled results (fleet-wide with a shared store).
+        self.history = History(self.shared, clock)
         self.transitions = Transitions(manager.name, lambda: manager.change_callbacks, self._app_context)
+        self.transitions.recorders.append(self._record_transition)
         swapper = self.shared if callable(getattr(self.shared, "swap", None)) else None
         self.transitions.fleet = FleetHooks(
             manager.name, cast(Swapper | None, swapper), lambda: manager.fleet_callbacks
@@ -121,6 +125,7 @@ class StatusState:
         self.urls: dict[str, str] = {}
         self.runner.on_run.append(self._on_run)
         self.runner.on_run.append(self._publish_verdict)
+        self.runner.on_run.append(self._record_run)
 
     def _app_context(self) -> AbstractContextManager[Any]:
         app = self._app()
@@ -163,6 +168,17 @@ class StatusState:
         """True for a readiness route while the manager drains."""
         return route.readiness and self.manager.draining
 
+    def _record_run(self, field: Field, result: FieldResult) -> None:
+        if field.kind == "check":
+            self.history.record_run(field.name, result)
+
+    def _record_transition(self, event: StatusEvent) -> None:
+        # On the delivery thread: the history's Redis writes never delay a request.
+        if event.check is not None and event.kind == "check" and not event.draining:
+            result = event.result
+            message = (result.error or result.message) if result is not None else None
+            self.history.record_transition(event.check, event.old, event.new, message)
+
     def _publish_verdict(self, field: Field, result: FieldResult) -> None:
         """After a run of a ``fleet_tolerant`` check: tell the fleet what this process saw."""
         publish = getattr(self.shared, "publish_verdict", None)
@@ -199,6 +215,10 @@ class StatusState:
                 message = f"{result.message}; {note}" if result.message else note
                 changed[index] = replace(result, status="warn", message=message)
         return tuple(changed)
+
+    def timelines(self, route: StatusRoute) -> dict[str, Timeline]:
+        """The history of each check of ``route``, by name (see :mod:`flask_status.history`)."""
+        return {field.name: self.history.of(field.name) for field in route.fields if field.kind == "check"}
 
     def startup_item(self, route: StatusRoute) -> tuple[Field, FieldResult] | None:
         """The failing ``startup`` item of a readiness route while startup tasks hold it."""

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..definitions import Field, Format, StatusRoute
+from ..history import Timeline
 from ..results import FieldResult, Status
 
 __all__ = [
     "MIMETYPES",
+    "history_document",
     "RouteReport",
     "render",
     "render_health",
@@ -175,3 +177,23 @@ class RouteReport:
     def body(self, fmt: Format, *, details: bool) -> dict[str, Any]:
         """The JSON body of this report in ``fmt``."""
         return render(fmt, self.route.message, self.fields, self.results, self.status, details=details)
+
+
+def history_document(timelines: Mapping[str, Timeline]) -> dict[str, Any]:
+    """The ``history`` of a details body: per check, its transitions and samples, oldest first,
+    times in RFC 3339.
+
+    >>> from flask_status.history import Mark, Timeline
+    >>> history_document({"db": Timeline((Mark(0.0, "fail", "refused"),), ())})["db"]["transitions"]
+    [{'time': '1970-01-01T00:00:00.000Z', 'status': 'fail', 'message': 'refused'}]
+    """
+    return {
+        name: {
+            "transitions": [
+                {"time": rfc3339(mark.time), "status": mark.status, "message": mark.message}
+                for mark in timeline.transitions
+            ],
+            "samples": [{"time": rfc3339(mark.time), "status": mark.status} for mark in timeline.samples],
+        }
+        for name, timeline in timelines.items()
+    }

@@ -21,11 +21,13 @@ import functools
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from markupsafe import Markup
 
+from ..history import Timeline
 from ..results import Status, item_status
 from .json import rfc3339
 
@@ -102,12 +104,32 @@ def _row(field: Field, result: FieldResult, now: float) -> _Row:
     )
 
 
-def render_page(report: RouteReport, *, now: float, title: str | None = None) -> bytes:
+def _timeline(name: str, timeline: Timeline) -> dict[str, Any]:
+    """A check's history for the page: its samples as cells (status words and times, newest
+    last) and its transitions, newest first."""
+    return {
+        "name": name,
+        "samples": [{"status": m.status, "when": _clock_time(m.time)} for m in timeline.samples],
+        "transitions": [
+            {"status": m.status, "when": rfc3339(m.time), "message": m.message} for m in reversed(timeline.transitions)
+        ],
+    }
+
+
+def _clock_time(epoch: float) -> str:
+    return time.strftime("%H:%M", time.gmtime(epoch))
+
+
+def render_page(
+    report: RouteReport, *, now: float, title: str | None = None, timelines: Mapping[str, Timeline] | None = None
+) -> bytes:
     """A complete UTF-8 HTML5 page of ``report``: overall status, message, one row per item.
 
     ``now`` is on the clock of ``FieldResult.observed_at`` (the manager's clock), so a row's
     age is ``now - observed_at``; constants have no age or duration. ``title`` replaces the
-    route's name in the title and heading. The message's ``status`` key is left out: the
+    route's name in the title and heading. ``timelines`` (a route with ``history=True``) adds
+    each check's history: its sampled statuses as a row of cells, in words (times in UTC), and
+    its transitions. The message's ``status`` key is left out: the
     heading says the route's status (as the JSON body replaces ``"OK"`` when it does not pass).
 
     >>> from flask_status import RouteReport, StatusRoute
@@ -129,6 +151,7 @@ def render_page(report: RouteReport, *, now: float, title: str | None = None) ->
         status=report.status,
         message=message,
         rows=[_row(f, r, now) for f, r in zip(report.fields, report.results, strict=True)],
+        timelines=[_timeline(name, timeline) for name, timeline in (timelines or {}).items()],
         rendered=rfc3339(time.time()),
     )
     return page.encode("utf-8")

@@ -506,6 +506,29 @@ class RedisStore:
                 found[who] = (status, stamp)
         return found
 
+    def push_history(self, key: str, entry: str, cap: int, ttl: float) -> None:
+        """Prepend ``entry`` to the list ``f"{prefix}:history:{key}"``, keep its first ``cap``
+        entries, and keep it ``ttl`` seconds after this write. Nothing while Redis is down."""
+        name = f"{self.prefix}:history:{_validate_key(key)}"
+
+        def push() -> Any:
+            pipeline = self._client.pipeline(transaction=False)
+            pipeline.lpush(name, entry)
+            pipeline.ltrim(name, 0, cap - 1)
+            pipeline.pexpire(name, _milliseconds(ttl))
+            return pipeline.execute()
+
+        self._call("put", push)
+
+    def read_history(self, key: str, count: int) -> list[str] | None:
+        """The first ``count`` entries of the list ``f"{prefix}:history:{key}"`` (newest first),
+        or ``None`` when Redis could not be asked."""
+        name = f"{self.prefix}:history:{_validate_key(key)}"
+        ok, raw = self._call("get", lambda: self._client.lrange(name, 0, count - 1))
+        if not ok or not isinstance(raw, list):
+            return None
+        return [item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item) for item in raw]
+
     def reset_after_fork(self) -> None:
         """Give a forked child a fresh lock: the parent's may have been held at fork time.
 

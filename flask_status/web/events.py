@@ -266,6 +266,8 @@ class Transitions:
         self._drained: set[str] = set()
         #: The manager's fleet-wide hooks, called through the shared store (or None).
         self.fleet: FleetHooks | None = None
+        #: Called with every event on the delivery thread, before the hooks (the history).
+        self.recorders: list[Hook] = []
         self._renew()
         after_fork(self, Transitions._renew)
 
@@ -329,7 +331,7 @@ class Transitions:
         # A drain is deliberate, not an incident: logged at INFO, like a recovery.
         level = logging.INFO if event.new == "pass" or event.draining else logging.WARNING
         log.log(level, "flask-status: %s", event)
-        hooks = list(self._callbacks())
+        hooks = [*self.recorders, *self._callbacks()]
         if self.fleet is not None:
             hooks.append(self.fleet)
         if hooks:

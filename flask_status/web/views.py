@@ -18,7 +18,8 @@ from werkzeug.exceptions import HTTPException
 
 from ..clock import Clock
 from ..definitions import Format, StatusRoute
-from ..render.json import MIMETYPES, RouteReport
+from ..history import Timeline
+from ..render.json import MIMETYPES, RouteReport, history_document
 from ..serialize import dumps
 
 __all__ = ["NO_STORE", "Rendering", "ReportSource", "RouteViews", "method_not_allowed"]
@@ -48,6 +49,9 @@ class ReportSource(Protocol):
 
     def draining(self, route: StatusRoute) -> bool:
         """True for a readiness route while its manager drains."""
+
+    def timelines(self, route: StatusRoute) -> dict[str, Timeline]:
+        """The history of each check of ``route``, by name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +111,17 @@ class RouteViews:
         # Draining: answer at once from what is known, run nothing.
         report = self.source.peek(route) if draining else self.source.evaluate(route)
         code = route.status_codes.get(report.status) or self.http_codes[report.status]
+        timelines = self.source.timelines(route) if route.history and details else None
         if fmt == "html":
             from ..render.page import render_page  # the page for people is rarely asked for
 
-            body = render_page(report, now=self.clock.now())
+            body = render_page(report, now=self.clock.now(), timelines=timelines)
         else:
             document = report.body(fmt, details=details)
             if draining and details:
                 document["draining"] = True
+            if timelines is not None:
+                document["history"] = history_document(timelines)
             body = dumps(document)
         # The page shows ages and when it was rendered: it is never kept, only its results are.
         # A draining route is never kept either: resume() must be seen at the next request.

@@ -1,0 +1,152 @@
+"""A history of each check: its recent transitions and a bounded sample of its results.
+
+Kept in the process, and with a shared store (``STATUS_STORE_URL``) in Redis too, for the whole
+fleet (lists capped at :data:`MAX_TRANSITIONS` and :data:`MAX_SAMPLES` entries per check, kept
+:data:`KEEP` seconds after the last entry), so it survives a worker's restart. A details route
+with ``history=True`` returns it, the status page draws it as a timeline, ``flask status
+--history`` prints it.
+
+Memory per check and process: at most 50 transitions and 120 samples of a few small fields
+(about 40 KB with messages of 200 characters; messages are cut to :data:`MAX_MESSAGE`).
+A sample is taken at most once per :data:`SAMPLE_EVERY` seconds per check and process, and
+whenever the status differs from the last sample: 120 samples cover two hours of a steady check.
+
+>>> from flask_status.clock import ManualClock
+>>> from flask_status.results import FieldResult
+>>> history = History(None, ManualClock())
+>>> history.record_transition("db", "pass", "fail", "refused")
+>>> history.record_run("db", FieldResult("db", "fail", time=0.0))
+>>> [(mark.status, mark.message) for mark in history.of("db").transitions]
+[('fail', 'refused')]
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .clock import Clock
+from .results import STATUSES, FieldResult, Status
+
+__all__ = ["KEEP", "MAX_SAMPLES", "MAX_TRANSITIONS", "SAMPLE_EVERY", "History", "Mark", "Timeline"]
+
+MAX_TRANSITIONS = 50
+"""Transitions kept per check."""
+
+MAX_SAMPLES = 120
+"""Results sampled per check."""
+
+SAMPLE_EVERY = 60.0
+"""The least seconds between two samples of a steady check (per process)."""
+
+KEEP = 86400.0
+"""Seconds the shared store keeps a check's history after its last entry."""
+
+MAX_MESSAGE = 200
+"""Characters of a message kept in the history."""
+
+
+class HistoryStore(Protocol):
+    """What the history needs of a shared store: capped lists."""
+
+    def push_history(self, key: str, entry: str, cap: int, ttl: float) -> None:
+        """Prepend ``entry`` to list ``key``, keep its first ``cap`` entries, for ``ttl`` s."""
+
+    def read_history(self, key: str, count: int) -> list[str] | None:
+        """The first ``count`` entries of list ``key`` (newest first), or ``None`` if unreachable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """One point of a check's history: a wall-clock time, a status, and for a transition its
+    message (the error or message of the result that changed it)."""
+
+    time: float
+    status: Status
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"time": self.time, "status": self.status, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """A check's history: transitions and samples, oldest first."""
+
+    transitions: tuple[Mark, ...] = ()
+    samples: tuple[Mark, ...] = field(default_factory=tuple)
+
+
+def _cut(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_MESSAGE:
+        return text
+    return text[: MAX_MESSAGE - 1] + "…"
+
+
+def _parse(raw: str) -> Mark | None:
+    try:
+        data = json.loads(raw)
+        status, stamp, message = data["status"], float(data["time"]), data.get("message")
+    except (TypeError, ValueError, KeyError):
+        return None
+    if status not in STATUSES or not isinstance(message, (str, type(None))):
+        return None
+    return Mark(stamp, status, _cut(message))
+
+
+class History:
+    """The history of one manager's checks on one app (see the module's docstring).
+
+    Thread-safety: pool threads (runs), the delivery thread (transitions) and request threads
+    (reading) share it; ``_lock`` guards the deques and ``_sampled``. Redis is written outside
+    the lock.
+    """
+
+    def __init__(self, shared: Any, clock: Clock) -> None:
+        self.clock = clock
+        pushes = callable(getattr(shared, "push_history", None)) and callable(getattr(shared, "read_history", None))
+        self.shared: HistoryStore | None = shared if pushes else None
+        self._lock = threading.Lock()
+        self._transitions: dict[str, deque[Mark]] = {}
+        self._samples: dict[str, deque[Mark]] = {}
+        self._sampled: dict[str, tuple[float, Status]] = {}
+
+    def record_transition(self, name: str, old: Status | None, new: Status, message: str | None) -> None:
+        """Note that check ``name`` changed from ``old`` to ``new``."""
+        mark = Mark(self.clock.wall(), new, _cut(message))
+        with self._lock:
+            self._transitions.setdefault(name, deque(maxlen=MAX_TRANSITIONS)).append(mark)
+        if self.shared is not None:
+            self.shared.push_history(f"transitions:{name}", json.dumps(mark.to_dict()), MAX_TRANSITIONS, KEEP)
+
+    def record_run(self, name: str, result: FieldResult) -> None:
+        """Sample a run's result of check ``name`` (see :data:`SAMPLE_EVERY`)."""
+        if result.pending:
+            return
+        now = self.clock.now()
+        with self._lock:
+            last = self._sampled.get(name)
+            if last is not None and now - last[0] < SAMPLE_EVERY and last[1] == result.status:
+                return
+            self._sampled[name] = (now, result.status)
+            mark = Mark(result.time or self.clock.wall(), result.status)
+            self._samples.setdefault(name, deque(maxlen=MAX_SAMPLES)).append(mark)
+        if self.shared is not None:
+            self.shared.push_history(f"samples:{name}", json.dumps(mark.to_dict()), MAX_SAMPLES, KEEP)
+
+    def of(self, name: str) -> Timeline:
+        """Check ``name``'s history: the fleet's from the shared store when it answers, else
+        this process's."""
+        if self.shared is not None:
+            transitions = self.shared.read_history(f"transitions:{name}", MAX_TRANSITIONS)
+            samples = self.shared.read_history(f"samples:{name}", MAX_SAMPLES)
+            if transitions is not None and samples is not None:
+                return Timeline(
+                    tuple(m for m in map(_parse, reversed(transitions)) if m is not None),
+                    tuple(m for m in map(_parse, reversed(samples)) if m is not None),
+                )
+        with self._lock:
+            return Timeline(tuple(self._transitions.get(name, ())), tuple(self._samples.get(name, ())))
