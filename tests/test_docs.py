@@ -49,6 +49,7 @@ TESTED_EXAMPLES = {
     "docs_status_page.py",
     "gunicorn.conf.py",
     "docs_celery.py",
+    "docs_services.py",
     # Not Python: shown as they are, built or applied by no test (CI runs no Docker engine).
     "Dockerfile",
     "kubernetes.yaml",
@@ -496,4 +497,47 @@ def _redis_answers(url: str) -> bool:
     try:
         return bool(redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping())
     except redis.RedisError:
+        return False
+
+
+def test_the_services_example_checks_real_servers(load_example: Callable[[str], ModuleType]) -> None:
+    """examples/docs_services.py against the servers of .ci/services.sh (MariaDB, RabbitMQ,
+    memcached); its mail server is left unreachable: a non-critical warning, not a failure."""
+    rabbitmq = os.environ.get(
+        "FLASK_STATUS_TEST_RABBITMQ_URL", "amqp://status:status-secret@127.0.0.1:5672/status_test"
+    )
+    mysql = os.environ.get(
+        "FLASK_STATUS_TEST_MYSQL_URL", "mysql+pymysql://status:status-secret@127.0.0.1:3306/status_test"
+    )
+    memcached = os.environ.get("FLASK_STATUS_TEST_MEMCACHED", "127.0.0.1:11211")
+    require(
+        _tcp_answers(3306) and _tcp_answers(5672) and _tcp_answers(11211),
+        "MariaDB, RabbitMQ and memcached (bash .ci/services.sh)",
+    )
+    example = load_example("docs_services.py")
+    app = example.create_app(
+        {
+            "MYSQL_URL": mysql,
+            "RABBITMQ_URL": rabbitmq,
+            "MEMCACHED_SERVERS": [memcached],
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": 9,
+            "STATUS_TOKENS": "docs-token",
+        }
+    )
+    client = app.test_client()
+    assert client.get("/health/ready").get_json() == {"status": "OK"}
+    details = client.get("/health/details", headers={"Authorization": "Bearer docs-token"}).get_json()
+    assert [details[name]["status"] for name in ("database", "broker", "cache")] == ["pass", "pass", "pass"]
+    assert details["mail"]["status"] == "fail"  # nothing listens on port 9: non-critical
+    assert details["status"] == "WARN"
+
+
+def _tcp_answers(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
         return False

@@ -37,19 +37,48 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .container import cpu_check as cpu_check
+    from .container import memory_check as memory_check
     from .disk import disk_check as disk_check
+    from .dns import dns_check as dns_check
     from .http import http_check as http_check
+    from .memcached import memcached_check as memcached_check
+    from .migrations import migrations_check as migrations_check
+    from .rabbitmq import rabbitmq_check as rabbitmq_check
     from .redis import redis_check as redis_check
+    from .smtp import smtp_check as smtp_check
     from .sqlalchemy import sqlalchemy_check as sqlalchemy_check
+    from .tcp import tcp_check as tcp_check
 
-__all__ = ["disk_check", "http_check", "redis_check", "sqlalchemy_check"]
+__all__ = [
+    "cpu_check",
+    "disk_check",
+    "dns_check",
+    "http_check",
+    "memcached_check",
+    "memory_check",
+    "migrations_check",
+    "rabbitmq_check",
+    "redis_check",
+    "smtp_check",
+    "sqlalchemy_check",
+    "tcp_check",
+]
 
 # Factory name -> submodule defining it. Submodules load on first use of their factory.
 _FACTORIES = {
+    "cpu_check": "container",
     "disk_check": "disk",
+    "dns_check": "dns",
     "http_check": "http",
+    "memcached_check": "memcached",
+    "memory_check": "container",
+    "migrations_check": "migrations",
+    "rabbitmq_check": "rabbitmq",
     "redis_check": "redis",
+    "smtp_check": "smtp",
     "sqlalchemy_check": "sqlalchemy",
+    "tcp_check": "tcp",
 }
 
 

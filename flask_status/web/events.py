@@ -206,12 +206,19 @@ class Delivery:
                 event, hooks, context = self._queue.popleft()
                 self._busy = True
             try:
-                for hook in hooks:
-                    _call(hook, event, context)
+                _call_all(hooks, event, context)
             finally:
+                # Not kept in this frame while it waits for the next event: the hooks and the
+                # context hold their app's state, which must be free to go with a discarded app.
+                del event, hooks, context
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+
+def _call_all(hooks: Sequence[Hook], event: StatusEvent, context: Callable[[], AbstractContextManager[Any]]) -> None:
+    for hook in hooks:
+        _call(hook, event, context)
 
 
 def _call(hook: Hook, event: StatusEvent, context: Callable[[], AbstractContextManager[Any]]) -> None:
@@ -332,7 +339,7 @@ class Transitions:
         level = logging.INFO if event.new == "pass" or event.draining else logging.WARNING
         log.log(level, "flask-status: %s", event)
         hooks = [*self.recorders, *self._callbacks()]
-        if self.fleet is not None:
+        if self.fleet is not None and self.fleet.callbacks():
             hooks.append(self.fleet)
         if hooks:
             delivery.put(event, hooks, self._context)
