@@ -146,7 +146,9 @@ def status_command(
     """
     if ctx.invoked_subcommand is not None:
         if route is not None or as_json or fmt is not None or show_history:
-            raise click.UsageError(f"--route, --json and --format do not apply to {ctx.invoked_subcommand!r}")
+            raise click.UsageError(
+                f"--route, --json, --format and --history do not apply to {ctx.invoked_subcommand!r}"
+            )
         return
     selected = _select(route)
     failed = False
@@ -222,6 +224,11 @@ def beat_command(name: str, payload: str | None, manager_name: str | None) -> No
         state.beat(name, data)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--payload") from None
+    if state.shared is not None and not getattr(state.shared, "available", True):
+        raise click.ClickException(
+            f"beat {name!r} was not recorded in the shared store, which could not be reached: "
+            "the server's processes will not see it"
+        )
     if state.shared is None:
         click.echo(
             f"beat {name!r} recorded in this process only: without a shared store (STATUS_STORE_URL) "

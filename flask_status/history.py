@@ -6,6 +6,10 @@ fleet (lists capped at :data:`MAX_TRANSITIONS` and :data:`MAX_SAMPLES` entries p
 with ``history=True`` returns it, the status page draws it as a timeline, ``flask status
 --history`` prints it.
 
+Transitions are recorded once per change (elected through the store across the fleet);
+samples are taken by every process, so in the fleet's list 120 samples cover 120 minutes
+divided by the number of processes running the check.
+
 Memory per check and process: at most 50 transitions and 120 samples of a few small fields
 (about 40 KB with messages of 200 characters; messages are cut to :data:`MAX_MESSAGE`).
 A sample is taken at most once per :data:`SAMPLE_EVERY` seconds per check and process, and
@@ -92,8 +96,8 @@ def _parse(raw: str) -> Mark | None:
         status, stamp, message = data["status"], float(data["time"]), data.get("message")
     except (TypeError, ValueError, KeyError):
         return None
-    if status not in STATUSES or not isinstance(message, (str, type(None))):
-        return None
+    if status not in STATUSES or not isinstance(message, (str, type(None))) or not 0 <= stamp < 1e11:
+        return None  # a time no clock reads (NaN, 1e20): not a mark, whatever wrote it
     return Mark(stamp, status, _cut(message))
 
 
@@ -105,8 +109,11 @@ class History:
     the lock.
     """
 
-    def __init__(self, shared: Any, clock: Clock) -> None:
+    def __init__(self, shared: Any, clock: Clock, *, scope: str = "") -> None:
         self.clock = clock
+        #: What the shared store's keys start with: the manager's name (two managers' checks of
+        #: one name are two histories).
+        self.scope = scope
         pushes = callable(getattr(shared, "push_history", None)) and callable(getattr(shared, "read_history", None))
         self.shared: HistoryStore | None = shared if pushes else None
         self._lock = threading.Lock()
@@ -118,9 +125,18 @@ class History:
         """Note that check ``name`` changed from ``old`` to ``new``."""
         mark = Mark(self.clock.wall(), new, _cut(message))
         with self._lock:
-            self._transitions.setdefault(name, deque(maxlen=MAX_TRANSITIONS)).append(mark)
+            marks = self._transitions.setdefault(name, deque(maxlen=MAX_TRANSITIONS))
+            if marks and marks[-1].status == new:
+                return  # the same change seen on another route of this check: one mark
+            marks.append(mark)
         if self.shared is not None:
-            self.shared.push_history(f"transitions:{name}", json.dumps(mark.to_dict()), MAX_TRANSITIONS, KEEP)
+            elect = getattr(self.shared, "elect", None)
+            if elect is not None:
+                # Every process sees the change: the first to record it writes the fleet's mark.
+                reached, old, recorded = elect(f"history:{self.scope}:{name}", new, mark.time, KEEP)
+                if reached and (not recorded or old == new):
+                    return
+            self.shared.push_history(self._key("transitions", name), json.dumps(mark.to_dict()), MAX_TRANSITIONS, KEEP)
 
     def record_run(self, name: str, result: FieldResult) -> None:
         """Sample a run's result of check ``name`` (see :data:`SAMPLE_EVERY`)."""
@@ -135,14 +151,17 @@ class History:
             mark = Mark(result.time or self.clock.wall(), result.status)
             self._samples.setdefault(name, deque(maxlen=MAX_SAMPLES)).append(mark)
         if self.shared is not None:
-            self.shared.push_history(f"samples:{name}", json.dumps(mark.to_dict()), MAX_SAMPLES, KEEP)
+            self.shared.push_history(self._key("samples", name), json.dumps(mark.to_dict()), MAX_SAMPLES, KEEP)
+
+    def _key(self, kind: str, name: str) -> str:
+        return f"{kind}:{self.scope}:{name}" if self.scope else f"{kind}:{name}"
 
     def of(self, name: str) -> Timeline:
         """Check ``name``'s history: the fleet's from the shared store when it answers, else
         this process's."""
         if self.shared is not None:
-            transitions = self.shared.read_history(f"transitions:{name}", MAX_TRANSITIONS)
-            samples = self.shared.read_history(f"samples:{name}", MAX_SAMPLES)
+            transitions = self.shared.read_history(self._key("transitions", name), MAX_TRANSITIONS)
+            samples = self.shared.read_history(self._key("samples", name), MAX_SAMPLES)
             if transitions is not None and samples is not None:
                 return Timeline(
                     tuple(m for m in map(_parse, reversed(transitions)) if m is not None),

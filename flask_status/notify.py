@@ -13,6 +13,12 @@ event saying what was last sent is dropped; and at most once per ``min_interval`
 change inside that window is held, and the newest held one is sent when the window ends
 (unless the item is back to what was sent last, which is then no news).
 
+Flood control lives in the process unless ``store`` is given: the fleet's transitions are
+elected among its processes, so a fleet-wide hook needs fleet-wide flood control too. With
+``store`` (a :class:`~flask_status.RedisStore`, or a ``redis://`` URL: the app's
+``STATUS_STORE_URL``), what was sent last, and when, is kept in Redis; a change held for the end
+of a window is sent by one process, the newest the fleet saw.
+
 The body is JSON: the event's fields (``manager``, ``route``, ``check``, ``kind``, ``old``,
 ``new``, ``message``, ``process``, ``fleet``, ``time``), or with ``slack=True`` a
 Slack-compatible ``{"text": ...}``. Messages are the results' own, already redacted by the
@@ -27,10 +33,12 @@ import threading
 import urllib.request
 from collections.abc import Mapping
 from concurrent.futures import Future
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 from ._validate import require_seconds
 from .clock import SYSTEM, Clock
+from .results import Status
 from .web.events import StatusEvent
 
 __all__ = ["Notifier", "webhook"]
@@ -43,7 +51,9 @@ _ICONS = {"pass": ":white_check_mark:", "warn": ":warning:", "fail": ":red_circl
 def _body(event: StatusEvent, *, slack: bool, now: float) -> dict[str, Any]:
     message = event.result.error or event.result.message if event.result is not None else None
     if slack:
-        return {"text": f"{_ICONS.get(event.new, '')} flask-status: {event} ({event.process})".strip()}
+        return {
+            "text": f"{_ICONS.get(event.new, '')} flask-status: {_slack_escape(str(event))} ({event.process})".strip()
+        }
     return {
         "manager": event.manager,
         "route": event.route,
@@ -75,6 +85,7 @@ class Notifier:
         timeout: float = 5.0,
         headers: Mapping[str, str] | None = None,
         clock: Clock = SYSTEM,
+        store: Any = None,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ValueError(f"url must be an http:// or https:// URL, got {url!r}")
@@ -92,10 +103,28 @@ class Notifier:
         #: How many notifications were sent, and how many events flood control dropped.
         self.sent = 0
         self.dropped = 0
+        self._store_spec = store
+        self._store: Any = None
+        self._flushing: set[str] = set()
+
+    def _shared(self) -> Any:
+        """The store flood control lives in, built on first use from a URL; ``None``: none."""
+        if self._store is None and self._store_spec is not None:
+            spec = self._store_spec
+            if isinstance(spec, str):
+                from .stores.redis import RedisStore  # the redis extra is needed only then
+
+                spec = RedisStore(spec, prefix="flask-status-notify")
+            self._store = spec
+        return self._store
 
     def __call__(self, event: StatusEvent) -> None:
         if event.draining:
             return  # a pod shutting down is not an incident
+        store = self._shared()
+        if store is not None:
+            self._fleet_call(store, event)
+            return
         key = (event.manager, event.route, event.check or "")
         now = self.clock.now()
         with self._lock:
@@ -112,6 +141,58 @@ class Notifier:
                 return
             self._sent[key] = (event.new, now)
         self._send(event)
+
+    # -- fleet-wide flood control (in the store) ------------------------------------------------
+
+    def _fleet_call(self, store: Any, event: StatusEvent) -> None:
+        item = f"notify:{event.manager}:{event.route}:{event.check or ''}"
+        store.swap(f"{item}:latest", event.new, _KEEP)
+        sent = _parse_sent(store.peek(f"{item}:sent"))
+        now = self.clock.wall()
+        if sent is not None and sent[0] == event.new:
+            self.dropped += 1
+            return
+        if sent is not None and now - sent[1] < self.min_interval:
+            self._hold_in_fleet(store, item, event, sent)
+            return
+        store.swap(f"{item}:sent", json.dumps([event.new, now]), _KEEP)
+        self._send(event)
+
+    def _hold_in_fleet(self, store: Any, item: str, event: StatusEvent, sent: tuple[str, float]) -> None:
+        """Send what the fleet saw last once the window of the last notification ends."""
+        with self._lock:
+            if item in self._flushing:
+                self.dropped += 1
+                return  # this process already waits for that window's end
+            self._flushing.add(item)
+        due = sent[1] + self.min_interval - self.clock.wall()
+        thread = threading.Thread(
+            target=self._flush_fleet, args=(store, item, event, sent, due), name="flask-status-notify", daemon=True
+        )
+        thread.start()
+
+    def _flush_fleet(self, store: Any, item: str, event: StatusEvent, sent: tuple[str, float], due: float) -> None:
+        try:
+            self.clock.wait(Future(), max(due, 0.0))
+            # One process sends for the end of this window: the one that claims it.
+            if not store.claim(f"{item}:flush:{sent[1]!r}", "1", self.min_interval + 60):
+                return
+            latest = store.peek(f"{item}:latest")
+            now_sent = _parse_sent(store.peek(f"{item}:sent"))
+            if latest is None or (now_sent is not None and now_sent[0] == latest):
+                return  # back to what was sent: no news
+            store.swap(f"{item}:sent", json.dumps([latest, self.clock.wall()]), _KEEP)
+            if latest not in ("pass", "warn", "fail"):
+                return
+            old = now_sent[0] if now_sent is not None and now_sent[0] in ("pass", "warn", "fail") else event.old
+            self._send(replace(event, old=cast(Status, old), new=cast(Status, latest)))
+        except Exception:  # never kill anything for a notification
+            log.exception("flask-status: webhook flood control failed for %s", item)
+        finally:
+            with self._lock:
+                self._flushing.discard(item)
+
+    # -- flood control in the process ------------------------------------------------------------
 
     def _start_sender(self) -> None:
         # Under _lock.
@@ -158,10 +239,35 @@ class Notifier:
             log.warning("flask-status: webhook %s failed for %s: %s", _where(self.url), event, error)
 
 
+_KEEP = 7 * 86400.0  # how long the store remembers what was sent of an item
+
+
+def _parse_sent(raw: str | None) -> tuple[str, float] | None:
+    if raw is None:
+        return None
+    try:
+        status, stamp = json.loads(raw)
+        return str(status), float(stamp)
+    except (TypeError, ValueError):
+        return None
+
+
 def _where(url: str) -> str:
-    """The URL without its path and query (Slack's webhook paths are secrets)."""
+    """The URL without credentials, path and query (Slack's webhook paths are secrets, and so
+    is a token in a query).
+
+    >>> _where("https://user:pw@hooks.example.com?token=s3cret")
+    'https://hooks.example.com'
+    """
     scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0].rpartition('@')[2]}"
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return f"{scheme}://{host.rpartition('@')[2]}"
+
+
+def _slack_escape(text: str) -> str:
+    """Text for Slack's mrkdwn: ``&``, ``<`` and ``>`` escaped, so a check's message cannot
+    mention ``<!channel>`` or forge a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def webhook(
@@ -172,17 +278,21 @@ def webhook(
     timeout: float = 5.0,
     headers: Mapping[str, str] | None = None,
     clock: Clock = SYSTEM,
+    store: Any = None,
 ) -> Notifier:
     """An ``on_change`` hook POSTing each status change to ``url`` as JSON (see the module).
 
     ``slack=True`` sends ``{"text": ...}`` (Slack's incoming webhooks, and the many chat tools
     that take the same). ``min_interval``: the least seconds between two notifications of one
     item (0: no window). ``timeout``: seconds a POST may take. ``headers``: extra HTTP headers
-    (an ``Authorization``). A POST that fails is logged (the URL's path, often a secret, left
-    out), never raised.
+    (an ``Authorization``). ``store``: a :class:`~flask_status.RedisStore` or ``redis://`` URL to
+    keep flood control fleet-wide (see the module's docstring; use it with ``fleet=True``). A
+    POST that fails is logged (the URL's path, often a secret, left out), never raised.
 
     >>> hook = webhook("http://127.0.0.1:9/hooks", min_interval=60)
     >>> hook.min_interval
     60.0
     """
-    return Notifier(url, slack=slack, min_interval=min_interval, timeout=timeout, headers=headers, clock=clock)
+    return Notifier(
+        url, slack=slack, min_interval=min_interval, timeout=timeout, headers=headers, clock=clock, store=store
+    )

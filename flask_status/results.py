@@ -45,6 +45,7 @@ class CheckResult:
     ``status`` is ``"pass"``, ``"warn"`` or ``"fail"``; ``observed`` and ``unit`` become
     ``observedValue`` / ``observedUnit`` in health+json. ``time`` (epoch seconds) is when what
     the result reports happened, shown as health+json's ``time``; by default, when the check ran.
+    Freshness and caching always count from the run.
 
     >>> CheckResult.warn("disk 91% full", observed=0.91, unit="ratio").status
     'warn'
@@ -118,6 +119,9 @@ class FieldResult:
     timed_out: bool = False
     #: True for the placeholder of a field with no result yet (it counts as failing).
     pending: bool = False
+    #: When what the result reports happened (epoch seconds: a heartbeat's last beat), from
+    #: ``CheckResult(time=...)``; ``None``: when it ran (``time``). Shown, never used for freshness.
+    reported_at: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -144,6 +148,7 @@ class FieldResult:
             "time": self.time,
             "timed_out": self.timed_out,
             "pending": self.pending,
+            "reported_at": self.reported_at,
         }
 
 

@@ -108,10 +108,10 @@ class StatusState:
             response_class=app.response_class,
         )
         #: Each check's recent transitions and sampled results (fleet-wide with a shared store).
-        self.history = History(self.shared, clock)
+        self.history = History(self.shared, clock, scope=manager.name)
         self.transitions = Transitions(manager.name, lambda: manager.change_callbacks, self._app_context)
         self.transitions.recorders.append(self._record_transition)
-        swapper = self.shared if callable(getattr(self.shared, "swap", None)) else None
+        swapper = self.shared if callable(getattr(self.shared, "elect", None)) else None
         self.transitions.fleet = FleetHooks(
             manager.name, cast(Swapper | None, swapper), lambda: manager.fleet_callbacks
         )
@@ -125,6 +125,9 @@ class StatusState:
         self.urls: dict[str, str] = {}
         self.runner.on_run.append(self._on_run)
         self.runner.on_run.append(self._publish_verdict)
+        #: The fleet's verdicts of each fleet_tolerant check, as last read (when, and what;
+        #: None: the store could not be read). Replaced whole by the pool's threads.
+        self._fleet_seen: dict[str, tuple[float, dict[str, tuple[str, float]] | None]] = {}
         self.runner.on_run.append(self._record_run)
 
     def _app_context(self) -> AbstractContextManager[Any]:
@@ -185,7 +188,12 @@ class StatusState:
         if not field.fleet_tolerant or publish is None or result.pending:
             return
         timing = self.runner.timing(field)
-        publish(field.stable_key, PROCESS.name, result.status, self._verdict_window(timing.ttl, timing.timeout))
+        window = self._verdict_window(timing.ttl, timing.timeout)
+        publish(field.stable_key, PROCESS.name, result.status, window)
+        # Read back here, on the pool's thread, so that answering (a request, the probe
+        # listener) never waits on Redis: fleet_view reads what this kept.
+        seen = self.shared.verdicts(field.stable_key, older_than=self.clock.wall() - window)  # type: ignore[union-attr]
+        self._fleet_seen[field.stable_key] = (self.clock.wall(), seen)
 
     @staticmethod
     def _verdict_window(ttl: float, timeout: float) -> float:
@@ -197,24 +205,25 @@ class StatusState:
         """``results`` as a readiness route reports them: a ``fleet_tolerant`` check failing on
         every process of the fleet (their recent verdicts in the shared store) is a ``warn``,
         so that no pod leaves rotation for what every pod sees. Anything else is unchanged."""
-        verdicts = getattr(self.shared, "verdicts", None)
-        if verdicts is None:
+        if not self._fleet_seen:
             return results
-        changed = list(results)
+        changed: list[FieldResult] | None = None
         for index, (field, result) in enumerate(zip(fields, results, strict=False)):
             if not field.fleet_tolerant or result.status != "fail" or result.pending:
                 continue
-            seen = verdicts(field.stable_key)
-            if not seen:
-                continue  # unknown (the store unreachable, nothing published): fail as seen here
+            known = self._fleet_seen.get(field.stable_key)
+            if known is None or known[1] is None:
+                continue  # unknown (the store unreachable, nothing read yet): fail as seen here
             timing = self.runner.timing(field)
             since = self.clock.wall() - self._verdict_window(timing.ttl, timing.timeout)
-            recent = [status for status, stamp in seen.values() if stamp >= since]
+            recent = [status for status, stamp in known[1].values() if stamp >= since]
             if recent and all(status == "fail" for status in recent):
                 note = f"failing on every process of the fleet ({len(recent)} of {len(recent)}): kept in rotation"
                 message = f"{result.message}; {note}" if result.message else note
+                if changed is None:
+                    changed = list(results)
                 changed[index] = replace(result, status="warn", message=message)
-        return tuple(changed)
+        return results if changed is None else tuple(changed)
 
     def timelines(self, route: StatusRoute) -> dict[str, Timeline]:
         """The history of each check of ``route``, by name (see :mod:`flask_status.history`)."""
@@ -253,6 +262,8 @@ class StatusState:
             for field in route.fields:
                 if isinstance(field.func, Heartbeat) and field.func.name == name:
                     self.store.put(field.key, self.runner.pending(field), 0)
+                    if field.shared and self.shared is not None:
+                        self.shared.put(field.stable_key, self.runner.pending(field), 0)
         self.forget_rendered()
         return beat.time
 
@@ -262,22 +273,28 @@ class StatusState:
         if self._config_at_init is not None:
             self._warn_late_config()
         draining = self.draining(route)
-        if route.readiness:
-            results = self.fleet_view(fields, results)
         held = self.startup_item(route)
         if held is not None:
             fields, results = (*fields, held[0]), (*results, held[1])
-        status = self._route_status(fields, results, draining)
         pairs = list(zip(fields, results, strict=True))
         fresh_until = float("inf")
         for field, result in pairs:
             until = self.runner.fresh_until(field, result)
             if until < fresh_until:
                 fresh_until = until
-        report = RouteReport(route, results, status, fresh_until, tuple(fields))
-        # Log and announce each status change once, not once per request.
-        self.transitions.observe(route, pairs if items else (), status, draining=draining)
-        return report
+        # Log and announce each status change once, not once per request: what the checks
+        # say, never the fleet's view below (events, history and hooks say "fail"). The
+        # startup hold is no check's news: the route's status says it.
+        raw_status = self._route_status(fields, results, draining)
+        seen = [(f, r) for f, r in pairs if f is not STARTUP]
+        self.transitions.observe(route, seen if items else (), raw_status, draining=draining)
+        status = raw_status
+        if route.readiness:
+            shown = self.fleet_view(fields, results)
+            if shown is not results:
+                results = shown
+                status = self._route_status(fields, results, draining)
+        return RouteReport(route, results, status, fresh_until, tuple(fields))
 
     def _warn_late_config(self) -> None:
         """Say once which ``STATUS_*`` keys changed after ``init_app``: they are not used."""

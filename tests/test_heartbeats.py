@@ -153,3 +153,25 @@ def test_the_cli_refuses_an_unknown_heartbeat_and_bad_json() -> None:
     mixed = _flask("--route", "details", "beat", "nightly", env={})
     assert mixed.returncode == 2
     assert "do not apply to 'beat'" in mixed.stderr
+
+
+def test_a_beat_the_store_did_not_take_fails_the_cli() -> None:
+    done = _flask("beat", "nightly", env={"STATUS_STORE_URL": "redis://127.0.0.1:1/0"})
+    assert done.returncode == 1
+    assert "was not recorded in the shared store, which could not be reached" in done.stderr
+
+
+def test_a_shared_heartbeat_is_fresh_across_processes(
+    redis_server: RedisServer, make_app: Callable[..., Flask]
+) -> None:
+    # The result reports the beat's time, but freshness counts from the run: a second process
+    # reads the first one's result instead of timing out on an "expired" one.
+    apps = []
+    for _ in range(2):
+        app = make_app(STATUS_STORE_URL=redis_server.url(), STATUS_STORE_PREFIX="shared-beats")
+        status = StatusManager(app)
+        status.add_route("details", "/details").add_heartbeat("nightly", every=3600, shared=True, ttl=30, timeout=2)
+        apps.append((app, status))
+    apps[0][1].beat("nightly", app=apps[0][0])
+    for app, _ in apps:
+        assert app.test_client().get("/details").status_code == 200

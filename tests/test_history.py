@@ -83,8 +83,8 @@ def test_the_fleets_history_survives_a_restart_and_is_capped(
         state["up"] = not state["up"]
         client.get("/details")
     status.flush_events()
-    assert redis_server.client().llen("history-test:history:transitions:db") == MAX_TRANSITIONS
-    assert redis_server.client().ttl("history-test:history:transitions:db") > 0
+    assert redis_server.client().llen("history-test:history:transitions:status:db") == MAX_TRANSITIONS
+    assert redis_server.client().ttl("history-test:history:transitions:status:db") > 0
     # Another process (a restarted worker) reads the fleet's history from the store.
     env = {**os.environ, "STATUS_STORE_URL": redis_server.url(), "HISTORY_PREFIX": "history-test"}
     command = [sys.executable, "-m", "flask", "--app", "history_app", "status", "--route", "details", "--history"]
@@ -114,3 +114,17 @@ def test_the_status_page_draws_the_history_in_words(
     assert "<script>document.title='pwned'</script>" in page.text  # shown as text
     assert "script" not in page.tags
     assert "Content Security Policy" not in log
+
+
+def test_a_malformed_entry_in_the_store_is_skipped(redis_server: RedisServer, make_app: Callable[..., Flask]) -> None:
+    app, status, state = _flipping(make_app, STATUS_STORE_URL=redis_server.url(), STATUS_STORE_PREFIX="bad-history")
+    client = app.test_client()
+    client.get("/details")
+    state["up"] = False
+    client.get("/details")
+    status.flush_events()
+    key = "bad-history:history:transitions:status:db"
+    redis_server.client().lpush(key, '{"status":"fail","time":1e20}', "not json", '{"status":"odd","time":1}')
+    answer = client.get("/details")
+    assert answer.status_code == 503  # the check's verdict, not a 500
+    assert [m["status"] for m in answer.get_json()["history"]["db"]["transitions"]] == ["fail"]

@@ -188,4 +188,26 @@ def test_two_pods_of_four_workers_page_once_per_transition(
         assert all(c["fleet"] for c in lines())
         posted = [b for b in receiver.bodies if b["check"] == "dependency"]
         assert [b["new"] for b in posted] == ["fail", "pass"]
-        assert posted[1]["time"] - posted[0]["time"] >= 2.9  # none inside the 3 s window
+        assert posted[1]["time"] - posted[0]["time"] >= 2.9, pods[0].output() + pods[1].output()
+
+
+def test_a_late_sighting_never_turns_the_fleets_status_back(redis_server: RedisServer) -> None:
+    from flask_status.stores.redis import RedisStore
+
+    store = RedisStore(redis_server.url(), prefix="elect-test")
+    assert store.elect("m:r:c", "fail", 100.0, 60) == (True, None, True)
+    assert store.elect("m:r:c", "pass", 200.0, 60) == (True, "fail", True)
+    # A process whose delivery thread was late reports the old failure: refused.
+    assert store.elect("m:r:c", "fail", 150.0, 60) == (True, "pass", False)
+    assert store.elect("m:r:c", "fail", 250.0, 60) == (True, "pass", True)
+
+
+def test_slack_text_cannot_ping_a_channel_nor_forge_a_link(receiver: Receiver) -> None:
+    from flask_status.results import FieldResult
+
+    result = FieldResult("db", "fail", message="<!channel> see <https://evil.example|docs> & more")
+    event = StatusEvent("status", "ready", "db", "check", "pass", "fail", result)
+    webhook(receiver.url, slack=True, min_interval=0)(event)
+    text = receiver.bodies[0]["text"]
+    assert "<!channel>" not in text
+    assert "&lt;!channel&gt; see &lt;https://evil.example|docs&gt; &amp; more" in text

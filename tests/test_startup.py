@@ -89,8 +89,8 @@ def test_the_route_turning_ready_is_announced_once(make_app: Callable[..., Flask
     for _ in range(3):
         client.get("/ready")
     status.flush_events()
+    # The route says it (no "startup" check event: the hold is not a check's news).
     assert [e for e in events if e[0] in ("ready", "startup")] == [
-        ("startup", "fail"),
         ("ready", "fail"),
         ("ready", "pass"),
     ]
@@ -133,3 +133,25 @@ def test_once_refuses_options_that_cannot_apply(options: dict[str, object], clas
         route.add_check("migrations", lambda: True, once=True, **options)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="once of check 'x' must be a bool"):
         route.add_check("x", lambda: True, once=1)  # type: ignore[arg-type]
+
+
+def test_a_once_check_that_warns_is_run_again(make_app: Callable[..., Flask], clock: ManualClock) -> None:
+    from flask_status import CheckResult
+
+    app = make_app()
+    status = StatusManager(app, clock=clock)
+    verdicts = [CheckResult.warn("2 migrations pending"), CheckResult.ok()]
+    calls: list[int] = []
+
+    def migrations() -> CheckResult:
+        calls.append(1)
+        return verdicts[min(len(calls) - 1, 1)]
+
+    status.add_route("startup", "/startup").add_check("migrations", migrations, once=True)
+    client = app.test_client()
+    assert client.get("/startup").get_json()["status"] == "WARN"
+    clock.advance(5)  # the failure ttl: a warning is not kept for good
+    assert client.get("/startup").get_json()["status"] == "OK"
+    clock.advance(86400)
+    client.get("/startup")
+    assert len(calls) == 2

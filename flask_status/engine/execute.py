@@ -153,7 +153,8 @@ class Executor:
                 unit=raw.unit,
                 duration=duration,
                 observed_at=observed_at,
-                time=stamp if raw.time is None else raw.time,
+                time=stamp,
+                reported_at=raw.time,
             )
         if field.kind == "check":
             status: Status = "pass" if raw else "fail"

@@ -97,6 +97,8 @@ def fresh_for(timing: Timing, result: FieldResult, *, damped: bool = False) -> f
     >>> fresh_for(Timing(ttl=30.0, failure_ttl=5.0), FieldResult("db", "fail"))
     5.0
     """
+    if timing.once and result.status != "pass":
+        return timing.failure_ttl  # kept for good only once it passed (a warning too is looked at again)
     if timing.periodic or not timing.cached or not _failed(result, damped):
         return timing.ttl
     return min(timing.ttl, timing.failure_ttl)

@@ -197,8 +197,9 @@ class ProbeListener:
             field.constant_result or self._latest.get((key, field.key)) or state.runner.peek([field])[0]
             for field in fields
         ]
+        raw = tuple(results)
         if route.readiness:
-            results = list(state.fleet_view(fields, tuple(results)))
+            results = list(state.fleet_view(fields, raw))
         shown = list(fields)
         draining = state.draining(route)
         for extra in (state.startup_item(route), self._verdict(route, {f.name for f in fields})):
@@ -208,8 +209,10 @@ class ProbeListener:
         status: Status = "fail" if draining else aggregate(shown, results)
         # Announced like an answer on the app's own port, each change once; not from pending
         # placeholders (no run has landed yet: nothing to announce).
-        if not any(result.pending for result in results):
-            state.transitions.observe(route, list(zip(fields, results, strict=False)), status, draining=draining)
+        # What the checks say, never the fleet's view (the events say "fail", as on the app's port).
+        if not any(result.pending for result in raw):
+            raw_status: Status = "fail" if draining else aggregate(fields, raw)
+            state.transitions.observe(route, list(zip(fields, raw, strict=True)), raw_status, draining=draining)
         fmt = route.format or state.settings.default_format
         if fmt != "health+json" and "application/health+json" in accept:
             fmt = "health+json"

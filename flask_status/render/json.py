@@ -96,8 +96,9 @@ def _health_check(field: Field, result: FieldResult, *, details: bool) -> dict[s
         entry["observedUnit"] = result.unit
     if not field.critical:
         entry["critical"] = False
-    if result.time:
-        entry["time"] = rfc3339(result.time)
+    stamp = result.reported_at if result.reported_at is not None else result.time
+    if stamp:
+        entry["time"] = rfc3339(stamp)
     if details and result.status != "pass":
         output = result.error or result.message
         if output:

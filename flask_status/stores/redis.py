@@ -157,12 +157,29 @@ def _problem(data: Any, now: float) -> str | None:
     for name in _FLAGS:
         if not isinstance(data.get(name, False), bool):
             return f"{name} is not a bool"
+    reported = data.get("reported_at")
+    if reported is not None and (
+        isinstance(reported, bool) or not isinstance(reported, (int, float)) or not 0 <= reported < 1e11
+    ):
+        return "reported_at is not a time"
     stamp = data.get("time", 0.0)
     if stamp < 0 or stamp > now + MAX_SKEW:
         return f"its time {stamp!r} is not a time this host has reached"
     if data.get("duration", 0.0) < 0:
         return "a negative duration"
     return None
+
+
+# KEYS[1]: the item; ARGV: status, wall time seen, ttl in ms. Returns {old value or false, 1 if set}.
+_ELECT = """
+local old = redis.call('GET', KEYS[1])
+if old then
+  local sep = string.find(old, '|', 1, true)
+  if sep and tonumber(string.sub(old, sep + 1)) > tonumber(ARGV[2]) then return {old, 0} end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
+return {old or false, 1}
+"""
 
 
 class RedisStore:
@@ -473,6 +490,41 @@ class RedisStore:
             old = old.decode("utf-8", "replace")
         return True, old if isinstance(old, str) else None
 
+    def elect(self, key: str, status: str, stamp: float, ttl: float) -> tuple[bool, str | None, bool]:
+        """Record ``status`` seen at wall time ``stamp`` under ``f"{prefix}:fleet:{key}"`` unless
+        what is there was seen later, atomically (a Lua script): ``(reached, the status it held,
+        whether this one was recorded)``. An older sighting never overwrites a newer one: a
+        process whose news arrives late cannot turn the fleet's status back."""
+        name = f"{self.prefix}:fleet:{_validate_key(key)}"
+
+        def run() -> Any:
+            return self._client.eval(_ELECT, 1, name, status, repr(float(stamp)), _milliseconds(ttl))
+
+        ok, answer = self._call("swap", run)
+        if not ok or not isinstance(answer, list) or len(answer) != 2:
+            return False, None, False
+        old, recorded = answer
+        if isinstance(old, bytes):
+            old = old.decode("utf-8", "replace")
+        previous = old.split("|", 1)[0] if isinstance(old, str) else None
+        return True, previous, bool(recorded)
+
+    def claim(self, key: str, value: str, ttl: float) -> bool | None:
+        """Set ``f"{prefix}:fleet:{key}"`` to ``value`` for ``ttl`` seconds only if it is not set
+        (``SET ... NX``): ``True`` when this call set it, ``False`` when it was set, ``None``
+        when Redis could not be asked."""
+        name = f"{self.prefix}:fleet:{_validate_key(key)}"
+        ok, answer = self._call("put", lambda: self._client.set(name, value, px=_milliseconds(ttl), nx=True))
+        return bool(answer) if ok else None
+
+    def peek(self, key: str) -> str | None:
+        """What ``f"{prefix}:fleet:{key}"`` holds, or ``None`` (unset, or Redis unreachable)."""
+        name = f"{self.prefix}:fleet:{_validate_key(key)}"
+        ok, raw = self._call("get", lambda: self._client.get(name))
+        if not ok or raw is None:
+            return None
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
     def publish_verdict(self, key: str, process: str, status: str, ttl: float) -> None:
         """Record ``process``'s latest verdict of check ``key`` (``HSET``), kept ``ttl`` seconds
         after the last one of any process. Nothing while Redis is unreachable."""
@@ -487,23 +539,30 @@ class RedisStore:
 
         self._call("put", publish)
 
-    def verdicts(self, key: str) -> dict[str, tuple[str, float]] | None:
+    def verdicts(self, key: str, *, older_than: float | None = None) -> dict[str, tuple[str, float]] | None:
         """Every process's latest verdict of check ``key``: ``{process: (status, wall time)}``;
-        ``None`` when Redis could not be asked. Malformed entries are left out."""
+        ``None`` when Redis could not be asked. Malformed entries are left out; with
+        ``older_than`` (a wall time), entries older than it are left out and deleted (a process
+        gone, a worker recycled), so the hash never grows past the live processes."""
         name = f"{self.prefix}:verdicts:{_validate_key(key)}"
         ok, raw = self._call("get", lambda: self._client.hgetall(name))
         if not ok or not isinstance(raw, dict):
             return None
         found: dict[str, tuple[str, float]] = {}
+        stale: list[str] = []
         for process, value in raw.items():
             try:
                 data = json.loads(value)
                 status, stamp = data["status"], float(data["time"])
             except (TypeError, ValueError, KeyError):
                 continue
-            if status in STATUSES and math.isfinite(stamp):
-                who = process.decode("utf-8", "replace") if isinstance(process, bytes) else str(process)
+            who = process.decode("utf-8", "replace") if isinstance(process, bytes) else str(process)
+            if older_than is not None and (not math.isfinite(stamp) or stamp < older_than):
+                stale.append(who)
+            elif status in STATUSES and math.isfinite(stamp):
                 found[who] = (status, stamp)
+        if stale:
+            self._call("delete", lambda: self._client.hdel(name, *stale))
         return found
 
     def push_history(self, key: str, entry: str, cap: int, ttl: float) -> None:

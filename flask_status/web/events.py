@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -89,10 +90,11 @@ Hook = Callable[[StatusEvent], Any]
 
 
 class Swapper(Protocol):
-    """What fleet-wide hooks need of a shared store: an atomic swap (``SET ... GET``)."""
+    """What fleet-wide hooks need of a shared store: an atomic election of the newest sighting."""
 
-    def swap(self, key: str, value: str, ttl: float) -> tuple[bool, str | None]:
-        """Set ``key`` to ``value`` and return ``(reached, old value)``."""
+    def elect(self, key: str, status: str, stamp: float, ttl: float) -> tuple[bool, str | None, bool]:
+        """Record ``status`` seen at ``stamp`` unless a later sighting is there: ``(reached,
+        old status, recorded)``."""
 
 
 #: How long the fleet remembers the status it last announced of an item.
@@ -107,7 +109,9 @@ class FleetHooks:
     that gets a different status back (the first to notice) calls the hooks. A shared check's
     result is the same for every process, so each of its transitions is announced once; a
     route's, or an unshared check's, once per change of the status the fleet last announced.
-    A first ``pass`` is not news. While the store cannot be reached, the hooks are called by
+    A first ``pass`` is not news, nor a process's first view of a route (a pod starting); a
+    sighting older than the one recorded never turns the fleet's status back (a process whose
+    news arrives late). While the store cannot be reached, the hooks are called by
     every process that notices (``event.fleet`` false): a duplicate is better than silence.
     Drain events (one pod shutting down) are never fleet news.
 
@@ -122,16 +126,19 @@ class FleetHooks:
     def __call__(self, event: StatusEvent) -> None:
         if event.draining:
             return
+        if event.kind == "route" and event.old is None:
+            return  # a process's first view of a route (it just started) is not the fleet's news
         hooks = self.callbacks()
         if not hooks:
             return
         elected = False
         if self.store is not None:
             key = f"{self.manager}:{event.route}:{event.check or ''}"
-            reached, old = self.store.swap(key, event.new, FLEET_MEMORY)
+            stamp = event.result.time if event.result is not None and event.result.time else time.time()
+            reached, old, recorded = self.store.elect(key, event.new, stamp, FLEET_MEMORY)
             if reached:
-                if old == event.new or (old is None and event.new == "pass"):
-                    return  # another process announced it, or a first pass: no news
+                if not recorded or old == event.new or (old is None and event.new == "pass"):
+                    return  # older news, another process announced it, or a first pass
                 elected = True
             else:
                 log.warning("flask-status: shared store unreachable: fleet hooks called by this process for %s", event)

@@ -36,9 +36,13 @@ def record(event: StatusEvent) -> None:
 
 
 if os.environ.get("WEBHOOK_URL"):
-    status.on_change(
-        webhook(os.environ["WEBHOOK_URL"], min_interval=float(os.environ.get("MIN_INTERVAL", "3"))), fleet=True
+    # Flood control fleet-wide, in the same Redis: the eight workers share one window per check.
+    notifier = webhook(
+        os.environ["WEBHOOK_URL"],
+        min_interval=float(os.environ.get("MIN_INTERVAL", "3")),
+        store=app.config["STATUS_STORE_URL"],
     )
+    status.on_change(notifier, fleet=True)
 
 
 @app.get("/ping")
