@@ -173,7 +173,18 @@ class StatusState:
 
     def _record_run(self, field: Field, result: FieldResult) -> None:
         if field.kind == "check":
-            self.history.record_run(field.name, result)
+            self._off_request(self.history.record_run, field.name, result)
+
+    def _off_request(self, work: Callable[..., object], *args: Any) -> None:
+        """Run ``work`` (a write to the shared store) on the pool, never in the thread that
+        landed the result: an ``inline`` check, or a request's timeout, lands it in a request."""
+        if self.shared is None:
+            work(*args)
+            return
+        try:
+            self.runner.pool.submit(work, *args, timeout=self.settings.runner.default_timeout)
+        except Exception:  # the pool exhausted or gone: the history and verdicts can wait
+            log.debug("flask-status: a shared-store write was skipped", exc_info=True)
 
     def _record_transition(self, event: StatusEvent) -> None:
         # On the delivery thread: the history's Redis writes never delay a request.
@@ -184,8 +195,12 @@ class StatusState:
 
     def _publish_verdict(self, field: Field, result: FieldResult) -> None:
         """After a run of a ``fleet_tolerant`` check: tell the fleet what this process saw."""
+        if field.fleet_tolerant and not result.pending and getattr(self.shared, "publish_verdict", None):
+            self._off_request(self._exchange_verdicts, field, result)
+
+    def _exchange_verdicts(self, field: Field, result: FieldResult) -> None:
         publish = getattr(self.shared, "publish_verdict", None)
-        if not field.fleet_tolerant or publish is None or result.pending:
+        if publish is None:
             return
         timing = self.runner.timing(field)
         window = self._verdict_window(timing.ttl, timing.timeout)
