@@ -162,6 +162,10 @@ def install(
         raise TypeError(f"celery_app must be a celery.Celery app, got {celery_app!r}")
     if not isinstance(status, StatusManager):
         raise TypeError(f"status must be a StatusManager, got {status!r}")
+    if getattr(celery_app, "_flask_status_beat", None) is not None:
+        raise RuntimeError(
+            f"flask_status.celery.install was already called for {celery_app!r}: call it once per Celery app"
+        )
     validate_name(heartbeat, "heartbeat")
     if heartbeat not in status.heartbeats():
         names = ", ".join(sorted(status.heartbeats())) or "none"
@@ -179,14 +183,17 @@ def install(
     )
 
     def ready(sender: Any = None, **kwargs: Any) -> None:
-        beat.start()
+        if getattr(sender, "app", celery_app) is celery_app:  # the worker of this Celery app
+            beat.start()
 
     def shutting_down(sender: Any = None, **kwargs: Any) -> None:
         beat.stop()
 
-    # Strong references: Celery holds receivers weakly by default, and these are closures.
+    # Strong references: Celery holds receivers weakly by default, and these are closures. Only
+    # this app's workers: another Celery app of the process does not start this one's beat.
     signals.worker_ready.connect(ready, weak=False)
     signals.worker_shutting_down.connect(shutting_down, weak=False)
+    celery_app._flask_status_beat = beat
     return beat
 
 

@@ -32,6 +32,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ._fork import after_fork
 from .clock import Clock
 from .results import STATUSES, FieldResult, Status
 
@@ -120,6 +121,10 @@ class History:
         self._transitions: dict[str, deque[Mark]] = {}
         self._samples: dict[str, deque[Mark]] = {}
         self._sampled: dict[str, tuple[float, Status]] = {}
+        after_fork(self, History._renew_lock)
+
+    def _renew_lock(self) -> None:
+        self._lock = threading.Lock()  # a thread of the parent may have held it at fork time
 
     def record_transition(self, name: str, old: Status | None, new: Status, message: str | None) -> None:
         """Note that check ``name`` changed from ``old`` to ``new``."""

@@ -36,6 +36,7 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any, cast
 
+from ._fork import after_fork
 from ._validate import require_seconds
 from .clock import SYSTEM, Clock
 from .results import Status
@@ -106,6 +107,13 @@ class Notifier:
         self._store_spec = store
         self._store: Any = None
         self._flushing: set[str] = set()
+        after_fork(self, Notifier._renew)
+
+    def _renew(self) -> None:
+        # In a child after fork(): the parent's sender threads are not here, nor its lock's holder.
+        self._lock = threading.Lock()
+        self._sender = None
+        self._flushing = set()
 
     def _shared(self) -> Any:
         """The store flood control lives in, built on first use from a URL; ``None``: none."""
@@ -234,7 +242,8 @@ class Notifier:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 answer.read()
-            self.sent += 1
+            with self._lock:
+                self.sent += 1
         except Exception as error:  # a webhook down must not break the other hooks
             log.warning("flask-status: webhook %s failed for %s: %s", _where(self.url), event, error)
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Literal
 
+from ._fork import after_fork
 from ._validate import validate_name
 from .clock import Clock
 from .definitions import Field
@@ -94,6 +95,10 @@ class Startup:
         self._lock = threading.Lock()
         self._tasks: dict[str, StartupTask] = {}
         self.on_change: list[Callable[[], None]] = []
+        after_fork(self, Startup._renew_lock)
+
+    def _renew_lock(self) -> None:
+        self._lock = threading.Lock()  # a thread of the parent may have held it at fork time
 
     def task(self, name: str) -> StartupTask:
         """A new task named ``name``, holding readiness from now until it is done. A name whose

@@ -153,3 +153,12 @@ def test_install_and_celery_check_refuse_bad_arguments(make_app: Callable[..., F
         install(object(), status)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"warn \(10\) must not be above fail \(5\)"):
         celery_check(app, warn=10, fail=5)
+
+
+def test_install_once_per_celery_app(make_app: Callable[..., Flask]) -> None:
+    app = celery_module.Celery("web", broker="memory://")
+    status = StatusManager(make_app())
+    status.add_route("details", "/details").add_heartbeat("celery", every=10)
+    install(app, status)
+    with pytest.raises(RuntimeError, match="already called"):
+        install(app, status)

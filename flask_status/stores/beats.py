@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from .._fork import after_fork
 from ..clock import Clock
 from ..results import FieldResult
 from .base import SharedStore
@@ -53,6 +54,10 @@ class Beats:
         self.clock = clock
         self._lock = threading.Lock()
         self._local: dict[str, FieldResult] = {}
+        after_fork(self, Beats._renew_lock)
+
+    def _renew_lock(self) -> None:
+        self._lock = threading.Lock()  # a thread of the parent may have held it at fork time
 
     def record(self, name: str, payload: Any = None, *, by: str | None = None) -> FieldResult:
         """Record a beat of ``name`` now (``payload`` already JSON-safe); returns it."""
