@@ -212,28 +212,22 @@ class Field:
             )
         if shared and self.interval is None and not self.ttl:
             raise ValueError(f"shared {what} needs a ttl or an interval: it runs once per ttl across processes")
-        if inline:
-            clashes = [
-                option
-                for option, given in (("interval", interval), ("stale", stale), ("shared", shared))
-                if given is not None and given is not False
-            ]
-            if clashes:
-                raise ValueError(
-                    f"inline {what} runs in the request that needs it, so {' and '.join(clashes)} cannot apply: "
-                    "those run in the background or wait on other processes"
-                )
-        if once:
-            clashes = [
-                option
-                for option, given in (("interval", interval), ("stale", stale), ("shared", shared))
-                if given is not None and given is not False
-            ]
-            if clashes:
-                raise ValueError(
-                    f"{what} runs once until it passes, so {' and '.join(clashes)} cannot apply: "
-                    "its passing result is kept in this process for good"
-                )
+        # inline and once both rule out the options that run in the background or across processes.
+        clashes = " and ".join(
+            option
+            for option, given in (("interval", interval), ("stale", stale), ("shared", shared))
+            if given is not None and given is not False
+        )
+        if inline and clashes:
+            raise ValueError(
+                f"inline {what} runs in the request that needs it, so {clashes} cannot apply: "
+                "those run in the background or wait on other processes"
+            )
+        if once and clashes:
+            raise ValueError(
+                f"{what} runs once until it passes, so {clashes} cannot apply: "
+                "its passing result is kept in this process for good"
+            )
         self.critical = critical
         self.shared = shared
         self.inline = inline

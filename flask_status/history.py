@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -110,8 +111,11 @@ class History:
     the lock.
     """
 
-    def __init__(self, shared: Any, clock: Clock, *, scope: str = "") -> None:
+    def __init__(self, shared: Any, clock: Clock, *, scope: str = "", defer: Callable[..., None] | None = None) -> None:
         self.clock = clock
+        #: How a write to the shared store is run: ``defer(function, *args)``, by default at
+        #: once; the manager's state runs it on its pool (a sample may be taken in a request).
+        self._defer: Callable[..., None] = defer or (lambda function, *args: function(*args))
         #: What the shared store's keys start with: the manager's name (two managers' checks of
         #: one name are two histories).
         self.scope = scope
@@ -155,8 +159,10 @@ class History:
             self._sampled[name] = (now, result.status)
             mark = Mark(result.time or self.clock.wall(), result.status)
             self._samples.setdefault(name, deque(maxlen=MAX_SAMPLES)).append(mark)
-        if self.shared is not None:
-            self.shared.push_history(self._key("samples", name), json.dumps(mark.to_dict()), MAX_SAMPLES, KEEP)
+        if self.shared is not None:  # only a sample taken, not every run, reaches the store
+            self._defer(
+                self.shared.push_history, self._key("samples", name), json.dumps(mark.to_dict()), MAX_SAMPLES, KEEP
+            )
 
     def _key(self, kind: str, name: str) -> str:
         return f"{kind}:{self.scope}:{name}" if self.scope else f"{kind}:{name}"

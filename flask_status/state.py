@@ -108,7 +108,7 @@ class StatusState:
             response_class=app.response_class,
         )
         #: Each check's recent transitions and sampled results (fleet-wide with a shared store).
-        self.history = History(self.shared, clock, scope=manager.name)
+        self.history = History(self.shared, clock, scope=manager.name, defer=self._off_request)
         self.transitions = Transitions(manager.name, lambda: manager.change_callbacks, self._app_context)
         self.transitions.recorders.append(self._record_transition)
         swapper = self.shared if callable(getattr(self.shared, "elect", None)) else None
@@ -173,7 +173,7 @@ class StatusState:
 
     def _record_run(self, field: Field, result: FieldResult) -> None:
         if field.kind == "check":
-            self._off_request(self.history.record_run, field.name, result)
+            self.history.record_run(field.name, result)
 
     def _off_request(self, work: Callable[..., object], *args: Any) -> None:
         """Run ``work`` (a write to the shared store) on the pool, never in the thread that

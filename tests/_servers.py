@@ -14,6 +14,7 @@ import http.client
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -56,6 +57,32 @@ def require(available: bool, reason: str) -> None:
     """Skip a test that needs a missing server when run by hand; fail it under ``CI=true``."""
     if not available:
         unavailable(reason)
+
+
+def sql_url_answering(url: str, driver: str, what: str) -> str:
+    """``url`` once a connection to it runs ``SELECT 1`` (through SQLAlchemy and ``driver``);
+    otherwise the test is skipped, or failed under ``CI=true``, saying why."""
+    try:
+        import sqlalchemy
+
+        importlib.import_module(driver)
+    except ImportError as exc:
+        unavailable(f"{exc.name} is not installed ({exc})", hint="pip install 'flask-status[tests]'")
+    engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 3}, poolclass=sqlalchemy.NullPool)
+    problem = None
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT 1"))
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        problem = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    finally:
+        engine.dispose()
+    if problem is not None:
+        shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+        unavailable(
+            f"no {what} server answers at {shown} ({problem})", hint="start the servers with: bash .ci/services.sh"
+        )
+    return url
 
 
 def free_port() -> int:

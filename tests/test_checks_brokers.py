@@ -36,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import _servers
 import pytest
-from _servers import HOST, eventually, free_port
+from _servers import HOST, eventually, free_port, sql_url_answering
 from flask import Flask
 
 from flask_status import StatusManager
@@ -668,20 +668,7 @@ def test_smtp_factory_arguments() -> None:
 @pytest.fixture(scope="session")
 def mysql_url() -> str:
     """The shared MariaDB / MySQL server's URL, once a connection to it runs ``SELECT 1``."""
-    sqlalchemy = require("sqlalchemy")
-    require("pymysql")
-    engine = sqlalchemy.create_engine(MYSQL_URL, connect_args={"connect_timeout": 3}, poolclass=sqlalchemy.NullPool)
-    problem = None
-    try:
-        with engine.connect() as connection:
-            connection.execute(sqlalchemy.text("SELECT 1"))
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        problem = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-    finally:
-        engine.dispose()
-    if problem is not None:
-        unavailable(f"no MariaDB / MySQL server answers at {redact(MYSQL_URL)} ({problem})")
-    return MYSQL_URL
+    return sql_url_answering(MYSQL_URL, "pymysql", "MariaDB / MySQL")
 
 
 # The recipe of docs/checks-services.rst: every network wait bounded, stale connections replaced.

@@ -28,6 +28,7 @@ from typing import Any
 
 import _servers
 import pytest
+from _servers import sql_url_answering
 
 
 def _require(module: str) -> Any:
@@ -140,21 +141,7 @@ def redact(url: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The shared PostgreSQL server's URL, once a connection to it runs ``SELECT 1``."""
-    try:
-        importlib.import_module("psycopg")
-    except ImportError as exc:
-        _servers.unavailable(f"psycopg is not installed ({exc})", hint="pip install 'psycopg[binary]'")
-    engine = sqlalchemy.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3}, poolclass=sqlalchemy.NullPool)
-    problem = None
-    try:
-        with engine.connect() as connection:
-            connection.execute(sqlalchemy.text("SELECT 1"))
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        problem = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-    finally:
-        engine.dispose()
-    _servers.require(problem is None, f"no PostgreSQL server answers at {redact(POSTGRES_URL)} ({problem})")
-    return POSTGRES_URL
+    return sql_url_answering(POSTGRES_URL, "psycopg", "PostgreSQL")
 
 
 @pytest.fixture

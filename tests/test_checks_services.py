@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 
 import _servers
 import pytest
-from _servers import RedisServer, eventually, free_port
+from _servers import RedisServer, eventually, free_port, sql_url_answering
 from flask import Flask
 
 from flask_status import StatusManager
@@ -234,20 +234,7 @@ def test_redis_factory_arguments() -> None:
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The shared PostgreSQL server's URL, once a connection to it runs ``SELECT 1``."""
-    sqlalchemy = require("sqlalchemy")
-    require("psycopg")
-    engine = sqlalchemy.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3}, poolclass=sqlalchemy.NullPool)
-    problem = None
-    try:
-        with engine.connect() as connection:
-            connection.execute(sqlalchemy.text("SELECT 1"))
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        problem = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-    finally:
-        engine.dispose()
-    if problem is not None:
-        unavailable(f"no PostgreSQL server answers at {redact(POSTGRES_URL)} ({problem})")
-    return POSTGRES_URL
+    return sql_url_answering(POSTGRES_URL, "psycopg", "PostgreSQL")
 
 
 @pytest.fixture

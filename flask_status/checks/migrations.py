@@ -9,24 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..results import CheckResult
+from ._engines import driver_errors, engine_getter
 from ._extras import missing_extra
 
 if TYPE_CHECKING:
-    from typing import Protocol, TypeAlias
-
     from alembic.script import Script, ScriptDirectory
-    from sqlalchemy.engine import Engine
 
-    class FlaskSQLAlchemyLike(Protocol):
-        """What the check uses of a Flask-SQLAlchemy ``db``: its engines, per bind key."""
-
-        @property
-        def engine(self) -> Engine: ...
-
-        @property
-        def engines(self) -> dict[str | None, Engine]: ...
-
-    EngineOrDb: TypeAlias = Engine | FlaskSQLAlchemyLike
+    from ._engines import EngineOrDb
 
 __all__ = ["migrations_check"]
 
@@ -144,13 +133,9 @@ def migrations_check(
         from alembic.script import ScriptDirectory
         from alembic.script.revision import RevisionError
         from alembic.util import CommandError
-        from sqlalchemy.engine import Engine
-        from sqlalchemy.exc import DBAPIError
     except ImportError as exc:
         raise missing_extra(__name__, "Alembic", "migrations") from exc
 
-    if bind is not None and not isinstance(bind, str):
-        raise TypeError(f"migrations_check bind must be a bind key (str) or None, got {bind!r}")
     if not isinstance(version_table, str) or not version_table:
         raise TypeError(f"migrations_check version_table must be a non-empty str, got {version_table!r}")
     if version_table_schema is not None and (not isinstance(version_table_schema, str) or not version_table_schema):
@@ -158,28 +143,7 @@ def migrations_check(
             f"migrations_check version_table_schema must be a non-empty str or None, got {version_table_schema!r}"
         )
 
-    get_engine: Callable[[], Engine]
-    if isinstance(db_or_engine, Engine):
-        if bind is not None:
-            raise ValueError("migrations_check bind applies to a Flask-SQLAlchemy db, not to an Engine")
-        engine = db_or_engine
-
-        def get_engine() -> Engine:
-            return engine
-
-        label = engine.dialect.name
-    elif isinstance(getattr(type(db_or_engine), "engine", None), property):
-        # Flask-SQLAlchemy: its engines belong to the current app, so look them up per run.
-        db = db_or_engine
-
-        def get_engine() -> Engine:
-            return db.engine if bind is None else db.engines[bind]
-
-        label = "db" if bind is None else f"db[{bind!r}]"
-    else:
-        raise TypeError(
-            f"migrations_check needs a SQLAlchemy Engine or a Flask-SQLAlchemy db, got {type(db_or_engine).__name__}"
-        )
+    get_engine, label = engine_getter(db_or_engine, bind, "migrations_check")
 
     path = _script_path(directory)
     try:
@@ -197,14 +161,8 @@ def migrations_check(
 
     def check_migrations() -> CheckResult:
         target = get_engine()
-        try:
-            with target.connect() as connection:
-                current = MigrationContext.configure(connection, opts=opts).get_current_heads()
-        except DBAPIError as exc:
-            # The driver's own error, without the statement SQLAlchemy appends (as sqlalchemy_check).
-            if isinstance(exc.orig, Exception):
-                raise exc.orig from exc
-            raise
+        with driver_errors(), target.connect() as connection:
+            current = MigrationContext.configure(connection, opts=opts).get_current_heads()
         return _verdict(script, known, tuple(sorted(set(current))))
 
     check_migrations.__qualname__ = f"migrations_check({label}, {str(path)!r})"

@@ -8,24 +8,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..results import CheckResult
+from ._engines import driver_errors, engine_getter
 from ._extras import missing_extra
 
 if TYPE_CHECKING:
-    from typing import Protocol, TypeAlias
-
-    from sqlalchemy.engine import Engine
     from sqlalchemy.sql.expression import Executable
 
-    class FlaskSQLAlchemyLike(Protocol):
-        """What the check uses of a Flask-SQLAlchemy ``db``: its engines, per bind key."""
-
-        @property
-        def engine(self) -> Engine: ...
-
-        @property
-        def engines(self) -> dict[str | None, Engine]: ...
-
-    EngineOrDb: TypeAlias = Engine | FlaskSQLAlchemyLike
+    from ._engines import EngineOrDb
 
 __all__ = ["sqlalchemy_check"]
 
@@ -63,8 +52,6 @@ def sqlalchemy_check(
     """
     try:
         import sqlalchemy
-        from sqlalchemy.engine import Engine
-        from sqlalchemy.exc import DBAPIError
         from sqlalchemy.sql.expression import Executable
     except ImportError as exc:
         raise missing_extra(__name__, "SQLAlchemy", "sqlalchemy") from exc
@@ -77,44 +64,13 @@ def sqlalchemy_check(
         statement = query
     else:
         raise TypeError(f"sqlalchemy_check query must be SQL text or a statement, got {type(query).__name__}")
-    if bind is not None and not isinstance(bind, str):
-        raise TypeError(f"sqlalchemy_check bind must be a bind key (str) or None, got {bind!r}")
-
-    get_engine: Callable[[], Engine]
-    if isinstance(engine_or_db, Engine):
-        if bind is not None:
-            raise ValueError("sqlalchemy_check bind applies to a Flask-SQLAlchemy db, not to an Engine")
-        engine = engine_or_db
-
-        def get_engine() -> Engine:
-            return engine
-
-        label = engine.dialect.name
-    elif isinstance(getattr(type(engine_or_db), "engine", None), property):
-        # Flask-SQLAlchemy: its engines belong to the current app, so look them up per run.
-        db = engine_or_db
-
-        def get_engine() -> Engine:
-            return db.engine if bind is None else db.engines[bind]
-
-        label = "db" if bind is None else f"db[{bind!r}]"
-    else:
-        raise TypeError(
-            f"sqlalchemy_check needs a SQLAlchemy Engine or a Flask-SQLAlchemy db, got {type(engine_or_db).__name__}"
-        )
+    get_engine, label = engine_getter(engine_or_db, bind, "sqlalchemy_check")
 
     def check_sqlalchemy() -> CheckResult:
         target = get_engine()
         started = time.perf_counter()
-        try:
-            with target.connect() as connection:
-                connection.execute(statement).close()
-        except DBAPIError as exc:
-            # The driver's own error says what went wrong; SQLAlchemy's wrapper adds the
-            # statement, its parameters and a documentation link to every message.
-            if isinstance(exc.orig, Exception):
-                raise exc.orig from exc
-            raise
+        with driver_errors(), target.connect() as connection:
+            connection.execute(statement).close()
         elapsed = round(time.perf_counter() - started, 6)
         return CheckResult.ok(observed=elapsed, unit="s")
 
