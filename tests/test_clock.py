@@ -74,6 +74,43 @@ def test_the_scheduler_runs_periodic_checks_on_the_managers_clock(app: Flask, pr
         scheduler.stop()
 
 
+def test_two_threads_asking_the_scheduler_at_once_start_a_due_check_once(app: Flask, probe: Any) -> None:
+    # The scheduler's thread and a listener starting (or a test) may both ask what is due: the
+    # first to ask starts the run and notes it, the second finds it started.
+    clock = ManualClock()
+    database = probe(True)
+    status = StatusManager(app, clock=clock)
+    status.add_route("ready", "/ready").add_check("db", database, interval=60)
+    state = status.state(app)
+    inside, leave = threading.Event(), threading.Event()
+    entered: list[str] = []
+
+    class Slow:
+        def periodic(self) -> Any:
+            entered.append(threading.current_thread().name)
+            inside.set()
+            assert leave.wait(10)
+            return state.periodic()
+
+    scheduler, source = Scheduler(), Slow()
+    try:
+        first = threading.Thread(target=scheduler.run_due, args=(source,), name="first")
+        first.start()
+        assert inside.wait(10)
+        second = threading.Thread(target=scheduler.run_due, args=(source,), name="second")
+        second.start()
+        assert not eventually(lambda: len(entered) > 1, 0.3)  # the second waits its turn
+        leave.set()
+        first.join(10)
+        second.join(10)
+        assert entered == ["first", "second"]
+        assert eventually(lambda: database.calls == 1)
+        assert not eventually(lambda: database.calls > 1, 0.3)  # started once
+    finally:
+        leave.set()
+        scheduler.stop()
+
+
 def test_manual_clock_moves_wall_time_with_it() -> None:
     clock = ManualClock(start=10.0, wall_start=1_000.0)
     clock.advance(5)

@@ -42,10 +42,13 @@ class Scheduler:
     """Runs each periodic field every ``interval`` seconds, on its runner's pool (and the fields
     a probe listener serves, every interval its source gives).
 
-    Thread-safety: ``add`` and ``ensure_running`` may be called from any thread. ``_cond``
-    (a condition on one lock) guards the sources, the due times and the thread handle; the
-    scheduling thread holds it only between runs, never while a check executes (runs go to
-    the runner's pool). Sources are held weakly: a discarded app stops being scheduled.
+    Thread-safety: ``add``, ``ensure_running`` and ``run_due`` may be called from any thread.
+    ``_cond`` (a condition on one lock) guards the sources and the thread handle; the
+    scheduling thread holds it only between runs. ``_starting`` guards the last start times:
+    held for a whole :meth:`run_due`, so that two callers (the thread, a listener starting, a
+    test on a manual clock) never both find a field due and start it twice. Neither is held
+    while a check executes (runs go to the runner's pool). Sources are held weakly: a
+    discarded app stops being scheduled.
 
     >>> Scheduler().running
     False
@@ -66,6 +69,7 @@ class Scheduler:
 
     def _reset(self) -> None:
         self._cond = threading.Condition(threading.Lock())
+        self._starting = threading.Lock()
         self._sources: weakref.WeakSet[PeriodicSource] = weakref.WeakSet()
         # Last start times by runner (held weakly: a discarded app's entries go with it) and field key.
         self._due: weakref.WeakKeyDictionary[Runner, dict[str, float]] = weakref.WeakKeyDictionary()
@@ -125,6 +129,10 @@ class Scheduler:
         Times are read from each runner's clock, so a test on a manual clock calls this after
         moving time instead of waiting for the thread.
         """
+        with self._starting:
+            return self._start_due(source, started)
+
+    def _start_due(self, source: PeriodicSource, started: list[tuple[float, Flight]] | None) -> float:
         wait = _MAX_SLEEP
         for runner, field, interval in source.periodic():
             now = runner.clock.now()
