@@ -24,11 +24,12 @@ each per round, the order rotating from round to round, with ``gc.collect()`` be
 slice; reported are the median, min and max req/s per variant and each ratio as the ratio of
 the medians and as the median of the per-round (paired) ratios.
 
-Each round also times the pool hand-off alone (submit and wait, no Flask). Its cost depends on
-where the operating system runs the request thread and the pool thread: on one CPU a few µs,
-on two CPUs of a virtual machine 60-80 µs (each wake-up crosses CPUs), and which one a run
-gets changes with the machine's load; ``taskset -c 1`` pins the run to one CPU, to compare
-versions on equal terms. See benchmarks/README.md.
+Each round also times the pool hand-off alone (submit and wait, no Flask), as a quick run is
+handed: the worker pinned to the waiting thread's CPU (``flask_status.engine.affinity``), a few
+µs where it can be. ``FLASK_STATUS_CPU_AFFINITY=0`` turns the pinning off: the hand-off then
+costs a few µs or 60-80 µs on two CPUs of a virtual machine, depending on where the operating
+system runs the two threads (each wake-up crossing CPUs), which changes with the machine's
+load. See benchmarks/README.md.
 
 Run: ``.venv/bin/python benchmarks/bench_uncached.py`` (about 20 s); ``--quick`` (about 5 s);
 ``--rounds N --slice SECONDS`` to run longer; ``--strict`` exits 1 when ``fs / phc`` misses
@@ -175,10 +176,10 @@ def calibrate(variant: Variant, slice_seconds: float) -> int:
 
 
 class HandOff:
-    """Times the pool hand-off alone: ``WorkerPool.submit`` of a run that lands a result on a
-    ``Flight``, and ``Flight.wait`` for it, round trips with no Flask and no user code. Timed
-    once per round beside the variants: how much a thread hand-off costs on this machine *now*
-    (it depends on where the OS puts the two threads, see benchmarks/README.md)."""
+    """Times the pool hand-off alone: ``WorkerPool.submit(affine=True)`` (as the runner hands a
+    quick run) of a run that lands a result on a ``Flight``, and ``Flight.wait`` for it, round
+    trips with no Flask and no user code. Timed once per round beside the variants: how much a
+    thread hand-off costs on this machine *now* (see benchmarks/README.md)."""
 
     def __init__(self) -> None:
         from flask_status.engine.flight import Flight
@@ -192,7 +193,7 @@ class HandOff:
 
     def round_trip(self) -> None:
         flight = self.flight()
-        self.pool.submit(flight.set_result, self.result)
+        self.pool.submit(flight.set_result, self.result, affine=True)
         if not flight.wait(5.0):
             raise RuntimeError("a hand-off took more than 5 s")
 
@@ -302,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
 
     micros = handoff.micros
     print(
-        f"\npool hand-off alone (submit + wait, no Flask), per round trip: median {statistics.median(micros):.1f} us "
-        f"[{min(micros):.1f}-{max(micros):.1f}] over the rounds"
+        "\npool hand-off alone (no Flask; pinned as a quick run), per round trip: "
+        f"median {statistics.median(micros):.1f} us [{min(micros):.1f}-{max(micros):.1f}] over the rounds"
     )
     if "fs" in names and "fs_inline" in names:
         fs, inline = (statistics.median(v.rates) for v in variants if v.name in ("fs", "fs_inline"))

@@ -264,13 +264,25 @@ def _pipe_closed(fd: int, inode: int) -> bool:
         return True
 
 
+def _idle(pool: WorkerPool, workers: int) -> bool:
+    """Whether ``workers`` of ``pool``'s threads came to wait for a task within 10 s."""
+    return _eventually(lambda: pool.idle == workers)
+
+
+def _pipes_of(pool: WorkerPool) -> list[tuple[int, int]]:
+    """Each living worker's pipe ends and their inodes (workers that wait on latches have none)."""
+    tasks = pool._tasks
+    with tasks.lock:
+        wakers = [w.waker for w in tasks.workers if w.waker is not None]
+    return [(fd, os.fstat(fd).st_ino) for waker in wakers for fd in (waker.read_fd, waker.write_fd)]
+
+
 def _end_of(pool: WorkerPool) -> Callable[[], None]:
-    """Drop ``pool``; a function that asserts its threads ended (and its pipe, if any, closed)."""
+    """Drop ``pool``; a function that asserts its threads ended (and their pipes, if any, closed)."""
     tasks = pool._tasks
     threads = [t for t in threading.enumerate() if t.name.startswith(f"{pool.name}-")]
     assert len(threads) == tasks.threads
-    pipe = tasks.pipe
-    inodes = [os.fstat(fd).st_ino for fd in pipe] if pipe is not None else []
+    pipes = _pipes_of(pool)
 
     def check() -> None:
         gc.collect()
@@ -278,40 +290,44 @@ def _end_of(pool: WorkerPool) -> Callable[[], None]:
             thread.join(10)
             assert not thread.is_alive(), f"{thread.name} still runs after its pool was collected"
         assert tasks.threads == 0
-        if pipe is not None:
-            assert all(_pipe_closed(fd, inode) for fd, inode in zip(pipe, inodes, strict=True))
+        assert not tasks.workers
+        assert _eventually(lambda: gc.collect() is not None and all(_pipe_closed(fd, ino) for fd, ino in pipes))
 
     return check
 
 
 @pipes
-def test_a_pool_nobody_holds_ends_its_threads_and_closes_its_pipe() -> None:
+def test_a_pool_nobody_holds_ends_its_threads_and_closes_their_pipes() -> None:
     pool = WorkerPool(3, name="doomed")
     done = threading.Barrier(4, timeout=10)
     for _ in range(3):
         pool.submit(done.wait)
     done.wait()  # three workers, each ran one task
     assert pool.threads == 3
-    assert pool._tasks.pipe is not None
+    assert _idle(pool, 3)
+    assert len(_pipes_of(pool)) == 6  # each worker waits on a pipe of its own
     check = _end_of(pool)
     del pool
     check()
 
 
 def test_a_pool_without_pipes_ends_its_threads_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("flask_status.engine.pool.pipes_usable", lambda: False)
+    monkeypatch.setattr(wake, "pipes_usable", lambda: False)
     pool = WorkerPool(2, name="queued")
     ran = threading.Event()
     pool.submit(ran.set)
     assert ran.wait(10)
-    assert pool._tasks.pipe is None
+    assert _idle(pool, 1)
+    assert _pipes_of(pool) == []  # its worker waits on a latch
+    again = threading.Event()
+    pool.submit(again.set)  # handed to the idle worker through its latch
+    assert again.wait(10)
     check = _end_of(pool)
     del pool
     check()
 
 
 def test_without_pipes_a_route_still_answers_within_its_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("flask_status.engine.pool.pipes_usable", lambda: False)
     monkeypatch.setattr(wake, "pipes_usable", lambda: False)
     result: dict[str, Any] = {}
 
@@ -346,8 +362,11 @@ def test_a_forked_child_hands_off_through_pipes_of_its_own() -> None:
     status.add_route("d", "/d").add_field("pid", os.getpid)
     client = app.test_client()
     assert client.get("/d").get_json()["pid"] == os.getpid()  # the parent's pool and waker exist
-    parent_tasks, parent_waker = status.state(app).runner.pool._tasks, wake.thread_waker()
-    assert parent_tasks.pipe is not None
+    parent_pool = status.state(app).runner.pool
+    parent_tasks, parent_waker = parent_pool._tasks, wake.thread_waker()
+    assert _idle(parent_pool, 1)
+    parent_pipes = _pipes_of(parent_pool)
+    assert len(parent_pipes) == 2
     assert parent_waker is not None
     read_fd, write_fd = os.pipe()
     with warnings.catch_warnings():  # Python 3.12+ warns about fork() with threads alive in pytest
@@ -360,7 +379,9 @@ def test_a_forked_child_hands_off_through_pipes_of_its_own() -> None:
             tasks, waker = status.state(app).runner.pool._tasks, wake.thread_waker()
             # New pipes, made in the child (the parent's copies were closed here, so the numbers
             # may well be the same): new objects, the waker of the child's generation.
-            fresh = tasks is not parent_tasks and tasks.pipe is not None and parent_tasks.pipe is None
+            parent_worker = next(iter(parent_tasks.workers))
+            fresh = tasks is not parent_tasks and len(tasks.workers) == 1
+            fresh = fresh and parent_worker.waker is not None and parent_worker.waker.read_fd == -1
             fresh = fresh and waker is not None and waker is not parent_waker and parent_waker.read_fd == -1
             code = 2 if answers != [os.getpid()] * 20 else 0 if fresh else 3
         finally:
@@ -374,6 +395,7 @@ def test_a_forked_child_hands_off_through_pipes_of_its_own() -> None:
         os.waitpid(pid, 0)
     # The parent goes on with its own pipes, untouched by the child.
     assert [client.get("/d").get_json()["pid"] for _ in range(20)] == [os.getpid()] * 20
+    assert all(os.fstat(fd).st_ino == inode for fd, inode in parent_pipes)
 
 
 @pipes
@@ -384,12 +406,12 @@ def test_the_fork_registrys_example_leaves_this_process_pools_alone() -> None:
     done = threading.Event()
     pool.submit(done.set)
     assert done.wait(10)
-    pipe = pool._tasks.pipe
-    assert pipe is not None
-    inodes = [os.fstat(fd).st_ino for fd in pipe]
+    assert _idle(pool, 1)
+    pipes = _pipes_of(pool)
+    assert len(pipes) == 2
     failed, attempted = doctest.testmod(_fork, verbose=False)
     assert (failed, attempted) == (0, 6)
-    assert [os.fstat(fd).st_ino for fd in pipe] == inodes  # both ends still this pool's pipe
+    assert _pipes_of(pool) == pipes  # both ends still its worker's pipe
     again = threading.Event()
     pool.submit(again.set)
     assert again.wait(10)
@@ -402,4 +424,5 @@ def test_pipe_wake_ups_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> Non
     done = threading.Event()
     pool.submit(done.set)
     assert done.wait(10)
-    assert pool._tasks.pipe is None
+    assert _idle(pool, 1)
+    assert _pipes_of(pool) == []

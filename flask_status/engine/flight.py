@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from .._fork import after_fork
 from ..clock import Clock, SystemClock
 from ..results import FieldResult
+from . import affinity
 from .wake import Waker, thread_waker
 
 __all__ = ["Flight", "Flights", "needs_futures", "wait_for"]
@@ -110,49 +111,68 @@ class Flight:
         if future is not None:
             future.set_result(result)
 
-    def wait(self, seconds: float) -> bool:
-        """Wait at most ``seconds`` of real time for the result; ``True`` once it landed."""
+    def wait(self, seconds: float, *, pin: bool = False) -> bool:
+        """Wait at most ``seconds`` of real time for the result; ``True`` once it landed.
+
+        ``pin``: the run was handed to a worker pinned to this thread's CPU (see
+        :mod:`.affinity`); for the first :data:`~.affinity.PIN_FOR` of the wait this thread is
+        pinned there too, so that a quick run is handed back on one CPU.
+        """
         if self._result is not None:
             return True
         if seconds <= 0:
             return False
         waker = thread_waker()
-        if waker is None:
-            latch = self._latch
-            if latch.acquire(timeout=min(seconds, _TIMEOUT_MAX)):
-                latch.release()  # for the next waiter
-                return True
-            return self._result is not None
         deadline = time.monotonic() + seconds
-        with _wakers.lock:
-            waiting = self._wakers
-            if waiting is None:
-                return True
-            waiting.append(waker)
-        try:
-            while self._result is None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                waker.sleep(min(left, 3600.0))  # poll() takes a C int of milliseconds
-        finally:
+        if waker is not None:
             with _wakers.lock:
                 waiting = self._wakers
-                if waiting is not None and waker in waiting:
-                    waiting.remove(waker)
+                if waiting is None:
+                    return True
+                waiting.append(waker)
+        cpus = affinity.hold_here() if pin else None
+        try:
+            if cpus is not None:
+                self._sleep(waker, min(deadline, time.monotonic() + affinity.PIN_FOR))
+                affinity.let_go(cpus)
+                cpus = None
+            self._sleep(waker, deadline)
+        finally:
+            if cpus is not None:
+                affinity.let_go(cpus)
+            if waker is not None:
+                with _wakers.lock:
+                    waiting = self._wakers
+                    if waiting is not None and waker in waiting:
+                        waiting.remove(waker)
         return self._result is not None
 
+    def _sleep(self, waker: Waker | None, until: float) -> None:
+        """Sleep until the result lands or the monotonic clock reaches ``until``."""
+        if waker is None:
+            latch = self._latch
+            left = until - time.monotonic()
+            if left > 0 and latch.acquire(timeout=min(left, _TIMEOUT_MAX)):
+                latch.release()  # for the next waiter
+            return
+        while self._result is None:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            waker.sleep(min(left, 3600.0))  # poll() takes a C int of milliseconds
 
-def wait_for(clock: Clock, flight: Flight, seconds: float) -> bool:
+
+def wait_for(clock: Clock, flight: Flight, seconds: float, *, pin: bool = False) -> bool:
     """Wait for ``flight`` at most ``seconds`` of ``clock``; ``True`` once its result landed.
 
-    The system clock waits in real time: on the flight's own lock. Any other clock waits on
+    The system clock waits in real time: on the flight's own lock (``pin``: see
+    :meth:`Flight.wait`). Any other clock waits on
     the flight's future through :meth:`Clock.wait <flask_status.clock.Clock.wait>`, so a
     manual clock's :meth:`~flask_status.clock.ManualClock.advance` ends the wait.
     """
     future = flight.future
     if future is None:
-        return flight.wait(seconds)
+        return flight.wait(seconds, pin=pin)
     return clock.wait(future, seconds)
 
 

@@ -7,25 +7,26 @@ daemons: a hung check costs one thread until it returns, never a clean shutdown.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import queue
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from .._fork import after_fork
 from .._validate import positive_int
 from ..clock import SYSTEM
-from .wake import pipes_usable
+from . import affinity
+from .wake import Waker, thread_waker
 
 __all__ = ["HARD_CAP_FACTOR", "PoolExhausted", "WorkerPool"]
 
 log = logging.getLogger("flask_status")
 
-_Task = tuple[Callable[..., object], tuple[Any, ...], float]
+#: A task: the callable, its arguments, its timeout, and whether its submitter waits for it on
+#: its CPU (``affine``: see :meth:`WorkerPool.submit`).
+_Task = tuple[Callable[..., object], tuple[Any, ...], float, bool]
 
 HARD_CAP_FACTOR = 4
 """A pool grows past ``max_workers`` by one thread per hung run, up to this many times
@@ -37,134 +38,155 @@ class PoolExhausted(RuntimeError):
     pool is at its hard cap. The check fails at once, saying so, rather than timing out."""
 
 
+class _Worker:
+    """One worker thread as the pool sees it: the slot a task is handed through, and how to
+    wake the thread (its thread's pipe, see :mod:`.wake`, or a latch where pipes cannot be
+    used). ``task`` is written by the submitter under the pool's lock, while the worker is idle
+    and waits; ``stop`` is set, under that lock too, when the pool is gone."""
+
+    __slots__ = ("home", "latch", "stop", "task", "waker")
+
+    def __init__(self, home: frozenset[int] | None) -> None:
+        self.task: _Task | None = None
+        self.stop = False
+        self.waker: Waker | None = thread_waker()
+        self.latch: threading.Lock | None = None
+        if self.waker is None:
+            self.latch = threading.Lock()
+            self.latch.acquire()
+        self.home = affinity.Home(home)
+
+    def wake(self) -> None:
+        if self.waker is not None:
+            self.waker.wake()
+        else:
+            assert self.latch is not None
+            self.latch.release()  # once per hand-off: the worker takes it back in wait()
+
+    def wait(self) -> _Task | None:
+        """In the worker: sleep until handed a task (returned) or told to stop (``None``)."""
+        waker = self.waker
+        if waker is None:
+            assert self.latch is not None
+            self.latch.acquire()
+        else:
+            while self.task is None and not self.stop:
+                waker.sleep(3600.0)  # poll() takes a C int of milliseconds
+        return self.task
+
+
 class _Tasks:
-    """What a pool's workers share: the queue, the counts, the pipe that wakes them.
+    """What a pool's workers share: the idle workers, the backlog, the counts.
 
     The workers hold this, never the pool, so a pool nobody uses any more is collected, and
-    its finalizer (:meth:`shut`) lets the workers end: the pipe's write end closed (they read
-    the end of the file), or one ``None`` per worker queued. The last worker out closes the
-    read end. ``lock`` guards ``threads``, ``idle``, ``closed`` and ``running`` (when each busy
-    worker's task started, and its timeout: a task past it is hung).
+    its finalizer (:meth:`shut`) lets the workers end: each idle one is told to stop, each busy
+    one stops when its task returns. ``lock`` guards ``workers`` (every living one), ``idle``
+    (those waiting for a task, the one that went idle last at the end), ``backlog`` (tasks no
+    worker was free for), ``threads``, ``closed`` and ``running`` (when each busy worker's
+    task started, and its timeout: a task past it is hung).
     """
 
     def __init__(self, now: Callable[[], float]) -> None:
         self.now = now
         self.running: dict[int, tuple[float, float]] = {}
         self.lock = threading.Lock()
-        self.queue: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self.workers: set[_Worker] = set()
+        self.idle: list[_Worker] = []
+        self.backlog: deque[_Task] = deque()
         self.threads = 0
-        self.idle = 0
         self.closed = False
-        #: The pipe a submit writes a byte to, waking one worker blocked reading it; ``None``:
-        #: the workers block on the queue instead (no pipes here, or not decided yet).
-        self.pipe: tuple[int, int] | None = None
-        self.decided = False
-
-    def decide(self) -> None:
-        """Before the first thread starts (under ``lock``): wake workers through a pipe if we can."""
-        self.decided = True
-        if not pipes_usable():
-            return
-        try:
-            read_fd, write_fd = os.pipe()
-        except OSError:  # out of file descriptors: the queue wakes the workers
-            return
-        os.set_blocking(write_fd, False)  # a full pipe already holds wake-ups: never block a submit
-        self.pipe = (read_fd, write_fd)
-
-    def post(self, task: _Task) -> None:
-        self.queue.put(task)
-        pipe = self.pipe
-        if pipe is not None:
-            try:  # noqa: SIM105 - once per task: no context manager on this path
-                os.write(pipe[1], b"\0")
-            except BlockingIOError:  # pragma: no cover - 64 KiB of wake-ups already pending
-                pass
 
     def shut(self) -> None:
         """The pool is gone: let every worker end once its task (if any) returns."""
         with self.lock:
             self.closed = True
-            pipe, threads = self.pipe, self.threads
-            if pipe is not None:
-                os.close(pipe[1])
-                if threads == 0:
-                    os.close(pipe[0])
-            else:
-                for _ in range(threads):
-                    self.queue.put(None)
+            idle, self.idle = self.idle, []
+            self.backlog.clear()
+            for worker in idle:
+                worker.stop = True
+                worker.wake()
 
     def forget(self) -> None:
-        """In a child after ``fork()``: close this process's copies of the parent's pipe."""
-        if self.pipe is not None:
-            for fd in self.pipe:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            self.pipe = None
+        """In a child after ``fork()``: close this process's copies of the workers' pipes (their
+        threads are the parent's, and do not exist here)."""
+        for worker in self.workers:
+            if worker.waker is not None:
+                worker.waker.close()
 
 
-def _work(tasks: _Tasks) -> None:
-    """A worker: run tasks until the pool is gone."""
-    pipe = tasks.pipe
+class _Current(threading.local):
+    """The worker the calling thread is, if it is one (a pinned worker starting a thread)."""
+
+    worker: _Worker | None = None
+
+
+_current = _Current()
+
+
+def _work(tasks: _Tasks, first: list[_Task], home: frozenset[int] | None) -> None:
+    """A worker: run the task in ``first``, then whatever it is handed, until the pool is gone.
+
+    ``first`` is a list emptied here: the thread object keeps its arguments until it ends, and
+    a task there would keep the runner, hence the pool, alive for good. ``home``: the CPUs to
+    run on, when the thread that started this one was pinned.
+    """
+    item: _Task | None = first.pop()
+    me = _current.worker = _Worker(home)
+    with tasks.lock:
+        tasks.workers.add(me)
     try:
-        if pipe is None:
-            get = tasks.queue.get
-            while True:
-                item = get()
-                if item is None:
-                    return
-                _run(tasks, item)
-                del item
-        else:
-            get_nowait, read_fd = tasks.queue.get_nowait, pipe[0]
-            while True:
-                try:
-                    item = get_nowait()
-                except queue.Empty:
-                    # One byte: the other bytes wake the other idle workers, so tasks queued
-                    # together run in parallel. A byte whose task another worker took first
-                    # only makes this loop look at the queue once more.
-                    if not os.read(read_fd, 1):
-                        return  # the end of the file: the pool is gone
+        while True:
+            if item is not None:
+                _run(tasks, me, item)
+                item = None
+            with tasks.lock:
+                if tasks.backlog:
+                    item = tasks.backlog.popleft()
                     continue
-                if item is not None:
-                    _run(tasks, item)
-                    del item
+                if tasks.closed:
+                    return
+                me.task = None
+                tasks.idle.append(me)
+            item = me.wait()
+            if item is None:
+                return
     finally:
         with tasks.lock:
             tasks.threads -= 1
-            last = tasks.threads == 0 and tasks.closed
-        if last and pipe is not None:
-            os.close(pipe[0])
+            tasks.workers.discard(me)
+            if me in tasks.idle:  # pragma: no cover - only if waiting itself raised
+                tasks.idle.remove(me)
 
 
-def _run(tasks: _Tasks, item: _Task) -> None:
-    task, args, timeout = item
-    me = threading.get_ident()
+def _run(tasks: _Tasks, me: _Worker, item: _Task) -> None:
+    task, args, timeout, affine = item
+    if not affine:
+        me.home.restore()  # pinned for an earlier hand-off: this task may run anywhere
+    ident = threading.get_ident()
     with tasks.lock:
-        tasks.running[me] = (tasks.now(), timeout)
+        tasks.running[ident] = (tasks.now(), timeout)
     try:
         task(*args)
     except BaseException:  # a worker must outlive any task
         log.exception("flask-status: a task raised in the worker pool")
-    del task, args  # drop the task's references while idle
+    del task, args, item  # drop the task's references while idle
     with tasks.lock:
-        del tasks.running[me]
-        tasks.idle += 1
+        del tasks.running[ident]
 
 
 class WorkerPool:
     """Runs submitted callables on at most ``max_workers`` daemon threads, started on demand.
 
-    A task is a callable and its arguments, queued as a tuple (no closure or partial per
-    task). Idle workers block reading a pipe, and a submit writes one byte to it (see
-    :mod:`.wake`: a wake-up through a pipe keeps the worker on the submitting thread's CPU,
-    several times cheaper than one through a lock); where pipes cannot be used, they block
-    on the queue itself. When the pool is collected, its workers end (after their task).
+    A task is a callable and its arguments, handed as a tuple (no closure or partial per task)
+    to one worker: the one that went idle last (its caches are the warmest), woken through its
+    own pipe (see :mod:`.wake`) or its latch; with none idle, a new thread if the bound allows,
+    else the backlog the next free worker takes from. Knowing which thread runs a task lets a
+    caller that will wait for it pin that thread to its own CPU (``affine=True``, see
+    :mod:`.affinity`). When the pool is collected, its workers end (after their task).
 
-    Thread-safety: ``submit`` may be called from any thread. The shared ``_tasks`` guards its
-    counts with its own lock; the queue has its own lock. After ``fork()`` the child gets an
-    empty pool (the parent's threads do not exist there) with fresh locks and a fresh pipe.
+    Thread-safety: ``submit`` may be called from any thread. The shared ``_tasks`` guards the
+    idle workers, the backlog and the counts with its own lock. After ``fork()`` the child gets
+    an empty pool (the parent's threads do not exist there) with a fresh lock.
 
     >>> pool = WorkerPool(2, name="demo")
     >>> done = threading.Event()
@@ -185,7 +207,7 @@ class WorkerPool:
         after_fork(self, WorkerPool._reset)
 
     def _reset(self) -> None:
-        """In a child after ``fork()``: no threads, no tasks, a pipe of its own when needed."""
+        """In a child after ``fork()``: no threads, no tasks."""
         self._finalizer.detach()
         self._tasks.forget()
         self._tasks = _Tasks(self._now)
@@ -199,6 +221,11 @@ class WorkerPool:
         return self._tasks.threads
 
     @property
+    def idle(self) -> int:
+        """How many worker threads wait for a task now."""
+        return len(self._tasks.idle)
+
+    @property
     def hung(self) -> int:
         """How many threads are running a task past its timeout now."""
         tasks = self._tasks
@@ -210,19 +237,33 @@ class WorkerPool:
         now = tasks.now()
         return sum(1 for started, timeout in tasks.running.values() if now - started >= timeout)
 
-    def submit(self, task: Callable[..., object], *args: Any, timeout: float = float("inf")) -> None:
-        """Queue ``task(*args)``; start a thread for it if none is idle and the bound allows.
+    def submit(
+        self, task: Callable[..., object], *args: Any, timeout: float = float("inf"), affine: bool = False
+    ) -> None:
+        """Hand ``task(*args)`` to an idle worker, a new one if the bound allows, else queue it.
 
         ``timeout`` is how long the task may run before it counts as hung. A hung task does
         not hold capacity others need: the pool grows past ``max_workers`` by one thread per
         hung task, up to ``hard_cap``. With every thread hung at the cap, the task is not
         queued behind them: :class:`PoolExhausted` is raised at once. Raises ``RuntimeError``
         too when a needed thread cannot be started; the task is then not queued.
+
+        ``affine=True``: the caller is about to wait for the task, expected quick. The idle
+        worker it is handed to is pinned to the caller's CPU (and stays so until it is handed a
+        task that is not ``affine``), so that the two threads hand the run over and back on one
+        CPU (see :mod:`.affinity`). Only the submitter knows: a new thread starts unpinned.
         """
         tasks = self._tasks
+        item: _Task = (task, args, timeout, affine)
         with tasks.lock:
-            start = False
-            if tasks.idle == 0:
+            if tasks.idle:
+                worker = tasks.idle.pop()
+                worker.task = item
+                if affine:
+                    cpu = affinity.here()
+                    if cpu is not None:
+                        worker.home.follow(cpu)
+            else:
                 limit = self.max_workers
                 if tasks.threads >= limit:
                     hung = self._hung(tasks)
@@ -232,22 +273,25 @@ class WorkerPool:
                             f"not started: {hung} runs hung past their timeout hold every thread "
                             f"of the pool, at its cap of {self.hard_cap}"
                         )
-                start = tasks.threads < limit
-            if start:
-                if not tasks.decided:
-                    tasks.decide()
+                if tasks.threads >= limit:
+                    tasks.backlog.append(item)
+                    return
                 tasks.threads += 1
                 number = tasks.threads
-            elif tasks.idle:
-                tasks.idle -= 1
-        if start:
-            thread = threading.Thread(target=_work, args=(tasks,), name=f"{self.name}-{number}", daemon=True)
-            try:
-                thread.start()
-            except BaseException:
-                # e.g. "can't start new thread" under a process limit: count only real threads,
-                # and let the caller fail this task instead of queueing it for nobody.
-                with tasks.lock:
-                    tasks.threads -= 1
-                raise
-        tasks.post((task, args, timeout))
+                worker = None
+        if worker is not None:
+            worker.wake()
+            return
+        # A worker pinned for a quick run may start this thread (a task of its run's
+        # callbacks): the new thread would inherit the pin, so it is told its home.
+        starter = _current.worker
+        home = starter.home.cpus if starter is not None and starter.home.pinned is not None else None
+        thread = threading.Thread(target=_work, args=(tasks, [item], home), name=f"{self.name}-{number}", daemon=True)
+        try:
+            thread.start()
+        except BaseException:
+            # e.g. "can't start new thread" under a process limit: count only real threads,
+            # and let the caller fail this task instead of queueing it for nobody.
+            with tasks.lock:
+                tasks.threads -= 1
+            raise

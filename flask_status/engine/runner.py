@@ -25,7 +25,7 @@ from ..definitions import Field
 from ..redact import Redactor
 from ..results import FieldResult
 from ..stores.base import ResultStore, SharedStore
-from . import policy
+from . import affinity, policy
 from .election import Election
 from .execute import Executor
 from .flight import Flight, Flights, needs_futures, wait_for
@@ -99,6 +99,9 @@ class Runner:
         self.pool = WorkerPool(self.settings.max_workers, name=name, now=clock.now)
         self.flights = Flights(futures=needs_futures(clock))
         self._timings: dict[Field, Timing] = {}
+        #: Keys of the fields whose last run took less than :data:`.affinity.PIN_FOR`
+        #: (single set operations: atomic under the GIL, a lost update costs one pin).
+        self._quick: set[str] = set()
         self._renew()
         #: Called with the field and its result after each run completes (periodic runs and
         #: stale refreshes included), from the worker thread; exceptions (``SystemExit`` too, all
@@ -165,7 +168,7 @@ class Runner:
         """
         now = self.clock.now()
         results: list[FieldResult | None] = [None] * len(fields)
-        waits: list[tuple[int, Field, Timing, Flight]] = []
+        waits: list[tuple[int, Field, Timing, Flight, bool]] = []
         inline: list[tuple[int, Field, Timing]] | None = None
         for index, field in enumerate(fields):
             constant = field.constant_result
@@ -193,7 +196,8 @@ class Runner:
                     inline = []
                 inline.append((index, field, timing))
             else:
-                waits.append((index, field, timing, self._flight(field, timing, now)))
+                affine = field.key in self._quick  # a quick run: handed over and back on this CPU
+                waits.append((index, field, timing, self._flight(field, timing, now, affine=affine), affine))
         if inline is None and not waits:
             return results  # type: ignore[return-value]  # every slot was filled above
         clock = self.clock
@@ -205,9 +209,9 @@ class Runner:
                 if flight.done():
                     results[index] = flight.result()
                 else:  # another request is running it: wait for that run, as for any other
-                    waits.append((index, field, timing, flight))
-        for index, field, timing, flight in waits:
-            if wait_for(clock, flight, started + timing.timeout - clock.now()):
+                    waits.append((index, field, timing, flight, False))
+        for index, field, timing, flight, affine in waits:
+            if wait_for(clock, flight, started + timing.timeout - clock.now(), pin=affine):
                 results[index] = flight.result()
             else:
                 results[index] = self._report_timeout(field, timing, clock.now() - started)
@@ -260,9 +264,20 @@ class Runner:
 
     # -- runs ---------------------------------------------------------------------------------
 
-    def _flight(self, field: Field, timing: Timing, now: float, *, force: bool = False, inline: bool = False) -> Flight:
+    def _flight(
+        self,
+        field: Field,
+        timing: Timing,
+        now: float,
+        *,
+        force: bool = False,
+        inline: bool = False,
+        affine: bool = False,
+    ) -> Flight:
         """The flight of ``field``'s run, starting one if there is none: on the pool, or with
-        ``inline``, in this thread (the flight has landed when this returns)."""
+        ``inline``, in this thread (the flight has landed when this returns). ``affine``: this
+        thread waits for the run next and it was quick last time, so the pool keeps the
+        hand-off on this thread's CPU (see :mod:`.affinity`)."""
         done = None
         if timing.cached and not force:
 
@@ -277,7 +292,7 @@ class Runner:
                 self._run(field, timing, flight, inline=True)
                 return flight
             try:
-                self.pool.submit(self._run, field, timing, flight, timeout=timing.timeout)
+                self.pool.submit(self._run, field, timing, flight, timeout=timing.timeout, affine=affine)
             except BaseException as exc:
                 # No thread will ever run it: unregister, or the field would wait forever.
                 self.flights.finish(field.key, flight)
@@ -301,6 +316,8 @@ class Runner:
                 )
             else:
                 result = self._execute(field)
+            if result is not None:
+                self._note_speed(field, result)
             if result is not None and timing.cached:
                 self.store.put(field.key, result, self.keep_for(field, result))
         except BaseException as exc:
@@ -316,6 +333,15 @@ class Runner:
                 flight.set_result(result)
                 if self.on_run:
                     self._ran(field, result)
+
+    def _note_speed(self, field: Field, result: FieldResult) -> None:
+        """Remember whether ``field``'s run was quick: its next waited-for run is then pinned
+        to the waiter's CPU. A first run (where clients start their own threads, which would
+        inherit a pin) and a slow one are not."""
+        if result.duration < affinity.PIN_FOR:
+            self._quick.add(field.key)
+        else:
+            self._quick.discard(field.key)
 
     def _execute(self, field: Field) -> FieldResult:
         return self._damp(field, self.executor.run(field))
