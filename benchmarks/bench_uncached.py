@@ -182,11 +182,14 @@ class HandOff:
     thread hand-off costs on this machine *now* (see benchmarks/README.md)."""
 
     def __init__(self) -> None:
+        from flask_status.engine import affinity
         from flask_status.engine.flight import Flight
         from flask_status.engine.pool import WorkerPool
         from flask_status.results import FieldResult
 
         self.pool = WorkerPool(1, name="bench-handoff")
+        #: How the hand-off is made here: pinned as a quick run, or not (see benchmarks/README.md).
+        self.kind = "pinned as a quick run" if affinity.usable() else f"not pinned: {affinity.OPT_OUT}=0 or unsupported"
         self.flight = Flight
         self.result = FieldResult("handoff", "pass")
         self.micros: list[float] = []
@@ -303,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
 
     micros = handoff.micros
     print(
-        "\npool hand-off alone (no Flask; pinned as a quick run), per round trip: "
+        f"\npool hand-off alone (no Flask; {handoff.kind}), per round trip: "
         f"median {statistics.median(micros):.1f} us [{min(micros):.1f}-{max(micros):.1f}] over the rounds"
     )
     if "fs" in names and "fs_inline" in names:

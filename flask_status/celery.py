@@ -43,6 +43,7 @@ from typing import Any
 from flask import Flask
 
 from ._validate import require_seconds, validate_name
+from .engine import affinity
 from .extension import StatusManager
 from .results import CheckResult
 
@@ -93,7 +94,7 @@ class WorkerBeat:
         """Start beating (the worker is ready)."""
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="flask-status-celery-beat", daemon=True)
+            self._thread = affinity.thread(self._run, name="flask-status-celery-beat")
             self._thread.start()
 
     def stop(self) -> None:

@@ -61,6 +61,7 @@ from flask import Flask
 from werkzeug.wsgi import ClosingIterator
 
 from ._validate import validate_seconds
+from .engine import affinity
 from .extension import EXTENSION_KEY, StatusManager
 
 __all__ = [
@@ -398,7 +399,7 @@ class _SigtermDrain:
         self.started = True
         drain_app(self.app)
         # Log and wait in a thread: a signal handler should not do I/O (it may interrupt some).
-        threading.Thread(target=self._wait, name="flask-status-drain", daemon=True).start()
+        affinity.thread(self._wait, name="flask-status-drain").start()
 
     def _wait(self) -> None:
         log.warning(

@@ -39,6 +39,7 @@ from typing import Any, cast
 from ._fork import after_fork
 from ._validate import require_seconds
 from .clock import SYSTEM, Clock
+from .engine import affinity
 from .results import Status
 from .web.events import StatusEvent
 
@@ -174,9 +175,7 @@ class Notifier:
                 return  # this process already waits for that window's end
             self._flushing.add(item)
         due = sent[1] + self.min_interval - self.clock.wall()
-        thread = threading.Thread(
-            target=self._flush_fleet, args=(store, item, event, sent, due), name="flask-status-notify", daemon=True
-        )
+        thread = affinity.thread(self._flush_fleet, args=(store, item, event, sent, due), name="flask-status-notify")
         thread.start()
 
     def _flush_fleet(self, store: Any, item: str, event: StatusEvent, sent: tuple[str, float], due: float) -> None:
@@ -208,7 +207,7 @@ class Notifier:
         if not wake.done():
             wake.set_result(None)
         if self._sender is None or not self._sender.is_alive():
-            self._sender = threading.Thread(target=self._send_held, name="flask-status-notify", daemon=True)
+            self._sender = affinity.thread(self._send_held, name="flask-status-notify")
             self._sender.start()
 
     def _send_held(self) -> None:

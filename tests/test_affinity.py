@@ -1,5 +1,6 @@
 """A quick run handed to the pool and back on one CPU: the worker is pinned to the waiting
-thread's CPU, the waiter to its own for at most ``PIN_FOR``; nobody stays pinned otherwise.
+thread's CPU, the waiter to its own for at most ``PIN_FOR``; first runs, slow runs, background
+runs and the threads this library starts are never pinned.
 
 Real threads, real ``sched_setaffinity``: each test reads the affinity the kernel reports.
 """
@@ -23,11 +24,11 @@ from flask_status.engine.runner import Runner
 from flask_status.results import FieldResult
 from flask_status.stores.memory import MemoryStore
 
-pytestmark = pytest.mark.skipif(not affinity.usable(), reason="needs Linux, sched_getcpu and at least two CPUs allowed")
+pytestmark = pytest.mark.skipif(not affinity.usable(), reason="needs Linux, sched_getcpu and two CPUs allowed")
 
 
-def _cpus() -> frozenset[int]:
-    return frozenset(os.sched_getaffinity(0))
+def _cpus(tid: int = 0) -> frozenset[int]:
+    return frozenset(os.sched_getaffinity(tid))
 
 
 def _app() -> Flask:
@@ -36,31 +37,47 @@ def _app() -> Flask:
     return app
 
 
+def _recorder(seen: list[frozenset[int]]) -> Any:
+    def record() -> int:
+        seen.append(_cpus())
+        return len(seen)
+
+    return record
+
+
 def test_a_quick_run_after_the_first_runs_on_the_waiting_threads_cpu() -> None:
     seen: list[frozenset[int]] = []
     app = _app()
-    StatusManager(app).add_route("d", "/d").add_field("cpus", lambda: seen.append(_cpus()) or len(seen))
+    StatusManager(app).add_route("d", "/d").add_field("cpus", _recorder(seen))
     client = app.test_client()
-    assert client.get("/d").status_code == 200
-    assert seen[0] == affinity.ALLOWED  # a first run is never pinned: its clients may start threads
-    for _ in range(5):
+    for _ in range(6):
         assert client.get("/d").status_code == 200
         assert _cpus() == affinity.ALLOWED  # the waiting thread got its CPUs back
+    assert seen[0] == affinity.ALLOWED
     assert all(len(cpus) == 1 for cpus in seen[1:]), seen  # later quick runs: the waiter's CPU
 
 
-def test_threads_a_first_run_starts_are_not_pinned() -> None:
+def test_a_first_run_goes_to_a_worker_that_is_not_pinned() -> None:
+    # A client library starts its threads on first use: they would inherit a pin for good.
+    quick: list[frozenset[int]] = []
     started: list[frozenset[int]] = []
 
-    def connect() -> bool:  # a client whose first use starts a thread of its own
+    def connect() -> bool:
         thread = threading.Thread(target=lambda: started.append(_cpus()))
         thread.start()
         thread.join(10)
         return True
 
     app = _app()
-    StatusManager(app).add_route("d", "/d").add_check("client", connect)
-    assert app.test_client().get("/d").status_code == 200
+    status = StatusManager(app, max_workers=1)
+    status.add_route("quick", "/quick").add_field("cpus", _recorder(quick))
+    status.add_route("client", "/client").add_check("client", connect)
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/quick").status_code == 200
+    assert len(quick[-1]) == 1  # the pool's one worker was pinned for the last hand-off...
+    assert eventually(lambda: status.state(app).runner.pool.idle == 1)
+    assert client.get("/client").status_code == 200  # ...and is handed this first run
     assert started == [affinity.ALLOWED]
 
 
@@ -74,11 +91,12 @@ def test_a_slow_run_is_not_pinned_next_time() -> None:
 
 
 def test_a_waiter_whose_run_times_out_gets_its_cpus_back() -> None:
-    release = threading.Event()
-    quick = threading.Event()
+    release, hang = threading.Event(), threading.Event()
+    seen: list[frozenset[int]] = []
 
     def sometimes_hangs() -> bool:
-        if quick.is_set():
+        seen.append(_cpus())
+        if hang.is_set():
             release.wait(10)
         return True
 
@@ -86,12 +104,12 @@ def test_a_waiter_whose_run_times_out_gets_its_cpus_back() -> None:
     StatusManager(app).add_route("d", "/d").add_check("db", sometimes_hangs, timeout=0.2)
     client = app.test_client()
     try:
-        for _ in range(2):  # quick twice: the next run is handed over pinned
-            assert client.get("/d").status_code == 200
-        quick.set()
+        assert client.get("/d").status_code == 200  # quick: the next run is handed over pinned
+        hang.set()
         answer = client.get("/d")
         assert answer.status_code == 503
         assert "no result within 0.2 s" in answer.get_data(as_text=True)
+        assert len(seen[1]) == 1  # the hung run was handed over pinned, and waited for so
         assert _cpus() == affinity.ALLOWED
     finally:
         release.set()
@@ -111,31 +129,67 @@ def test_a_task_nobody_waits_for_runs_on_every_cpu_again() -> None:
     for affine in (True, False):
         done.clear()
         assert eventually(lambda: pool.idle == 1)
-        pool.submit(record, affine=affine)
+        cpu = pool.submit(record, affine=affine)
+        assert (cpu is not None) is affine
         assert done.wait(10)
     assert seen[0] == affinity.ALLOWED
     assert len(seen[1]) == 1  # handed over pinned to this thread's CPU
     assert seen[2] == affinity.ALLOWED  # a background task: pinned no more
 
 
-def test_turned_off_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(affinity.OPT_OUT, "0")
-    switch = affinity._Switch()
-    assert switch.decide() is False
-    monkeypatch.setenv(affinity.OPT_OUT, "1")
-    assert switch.decide() is True
+def test_a_task_from_the_backlog_is_not_run_on_an_old_pin() -> None:
+    pool = WorkerPool(1, name="backlog")
+    seen: list[frozenset[int]] = []
+    go, done = threading.Event(), threading.Event()
+    pool.submit(done.set)
+    assert done.wait(10)
+    assert eventually(lambda: pool.idle == 1)
+    done.clear()
+    assert pool.submit(lambda: seen.append(_cpus()) or go.wait(10), affine=True) is not None  # pins it
+    # Its one worker busy: queued, not handed over, so nothing pinned for it (None).
+    assert pool.submit(lambda: seen.append(_cpus()) or done.set(), affine=True) is None
+    go.set()
+    assert done.wait(10)
+    assert len(seen[0]) == 1
+    assert seen[1] == affinity.ALLOWED
 
 
-def test_a_refused_call_turns_it_off_for_the_process(monkeypatch: pytest.MonkeyPatch, caplog: Any) -> None:
-    switch = affinity._Switch()
-    assert switch.decide()
-    monkeypatch.setattr(affinity, "_switch", switch)
-    caplog.set_level("DEBUG", logger="flask_status")
-    assert affinity.pin(0, 1 << 20) is False  # no such CPU: the kernel says EINVAL
-    assert not affinity.usable()
-    assert affinity.here() is None
-    assert affinity.hold_here() is None
-    assert f"[Errno {errno.EINVAL}]" in caplog.text
+def test_a_pool_freed_by_its_own_task_ends_its_thread() -> None:
+    # The last reference to a pool may be in the task it runs: dropping it must not happen
+    # under the pool's lock, which the pool's finalizer takes.
+    pool = WorkerPool(1, name="last-reference")
+    done, go = threading.Event(), threading.Event()
+    pool.submit(done.set)
+    assert done.wait(10)
+    tasks = pool._tasks
+    assert eventually(lambda: len(tasks.idle) == 1)
+    [worker_thread] = [t for t in threading.enumerate() if t.name == "last-reference-1"]
+
+    def hold(the_pool: WorkerPool) -> None:
+        go.wait(10)
+
+    pool.submit(hold, pool, affine=True)
+    del pool  # the task's argument is the last reference now
+    go.set()
+    worker_thread.join(10)
+    assert not worker_thread.is_alive()
+    assert tasks.closed
+    assert tasks.lock.acquire(timeout=1)  # free, not held by a stuck thread
+    tasks.lock.release()
+
+
+def test_threads_started_by_a_pinned_thread_are_not_pinned() -> None:
+    seen: list[frozenset[int]] = []
+    cpus = affinity.hold_here(affinity.here())
+    assert cpus is not None
+    try:
+        assert len(_cpus()) == 1
+        thread = affinity.thread(lambda: seen.append(_cpus()), name="started-while-pinned")
+        thread.start()
+        thread.join(10)
+    finally:
+        affinity.let_go(cpus)
+    assert seen == [affinity.ALLOWED]
     assert _cpus() == affinity.ALLOWED
 
 
@@ -161,3 +215,32 @@ def test_a_thread_a_pinned_worker_starts_for_the_pool_is_not_pinned() -> None:
     assert pool.threads == 2
     assert len(seen["pinned worker"]) == 1
     assert seen["new thread"] == affinity.ALLOWED
+
+
+def test_turned_off_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    switch = affinity._Switch()
+    monkeypatch.setenv(affinity.OPT_OUT, "0")
+    assert switch.decide() is False
+    monkeypatch.setenv(affinity.OPT_OUT, "1")
+    assert switch.decide() is True
+
+
+def test_a_refused_call_turns_it_off_for_the_process(monkeypatch: pytest.MonkeyPatch, caplog: Any) -> None:
+    switch = affinity._Switch()
+    assert switch.decide()
+    monkeypatch.setattr(affinity, "_switch", switch)
+    caplog.set_level("DEBUG", logger="flask_status")
+    assert affinity._pin(0, (1 << 20,)) is False  # no such CPU: the kernel says EINVAL
+    assert not affinity.usable()
+    assert affinity.here() is None
+    assert affinity.hold_here(0) is None
+    assert f"[Errno {errno.EINVAL}]" in caplog.text
+    assert _cpus() == affinity.ALLOWED
+
+
+def test_decided_again_in_a_forked_child() -> None:
+    switch = affinity._Switch()
+    assert switch.decide()
+    switch.renew()  # what the child's after-fork hook does
+    assert not switch.decided
+    assert not switch.on

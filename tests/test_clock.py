@@ -84,12 +84,13 @@ def test_two_threads_asking_the_scheduler_at_once_start_a_due_check_once(app: Fl
     state = status.state(app)
     inside, leave = threading.Event(), threading.Event()
     entered: list[str] = []
+    let_out: list[bool] = []
 
     class Slow:
         def periodic(self) -> Any:
             entered.append(threading.current_thread().name)
             inside.set()
-            assert leave.wait(10)
+            let_out.append(leave.wait(10))
             return state.periodic()
 
     scheduler, source = Scheduler(), Slow()
@@ -104,6 +105,7 @@ def test_two_threads_asking_the_scheduler_at_once_start_a_due_check_once(app: Fl
         first.join(10)
         second.join(10)
         assert entered == ["first", "second"]
+        assert let_out == [True, True]
         assert eventually(lambda: database.calls == 1)
         assert not eventually(lambda: database.calls > 1, 0.3)  # started once
     finally:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from .._fork import after_fork
 from .._validate import require_seconds
+from ..engine import affinity
 from ..results import CheckResult
 from .tcp import _host, _ms
 
@@ -88,9 +89,7 @@ class _Lookup:
         self.error: Exception | None = None
         self.started = time.perf_counter()
         self.finished = self.started
-        thread = threading.Thread(
-            target=self._resolve, args=(host, family), name=f"flask-status dns_check({host})", daemon=True
-        )
+        thread = affinity.thread(self._resolve, args=(host, family), name=f"flask-status dns_check({host})")
         thread.start()
 
     def _resolve(self, host: str, family: socket.AddressFamily) -> None:

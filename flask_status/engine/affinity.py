@@ -5,27 +5,36 @@ machine with idle CPUs, Linux wakes a sleeping thread on an idle CPU rather than
 one of its waker: the worker starts on another CPU than the request's, and the request is woken
 back across CPUs. On a virtual machine each such wake-up makes the idle CPU leave its halt
 (tens of µs), and both threads then run with cold caches: measured with a one-field route on 2
-vCPUs, about 180 µs more per request than with both threads on one CPU. The GIL runs one of
+vCPUs, about 100-180 µs more per request than with both threads on one CPU. The GIL runs one of
 the two at a time anyway, so a second CPU buys nothing for this exchange.
 
-So, for the length of a hand-off only:
+So, for a quick run (see :class:`~flask_status.engine.runner.Runner`: its last run took less
+than :data:`PIN_FOR`) that a request waits for:
 
-* the submitting thread pins the worker it hands the task to onto its own CPU
-  (:func:`pin`), and the worker takes its full set of CPUs back as soon as it starts the task
-  (:meth:`Home.restore`): user code never runs pinned, and threads it starts never inherit a pin;
-* the waiting thread pins itself onto its CPU while it sleeps, for at most :data:`PIN_FOR`
-  (:func:`hold_here`, :func:`let_go`), then waits on unpinned: a slow check costs it no CPU choice.
+* the submitting thread pins the idle worker it hands the task to onto its own CPU
+  (:meth:`Home.follow`), while the worker sleeps (cheap: nothing to migrate). The worker keeps
+  that pin while it runs the task, callbacks included: taking its CPUs back while running costs
+  a round trip through the kernel's migration thread, about as much as the pin saves. It takes
+  them back when it is handed a task nobody waits for that way (:meth:`Home.restore`);
+* the waiting thread pins itself onto that CPU while it sleeps, for at most :data:`PIN_FOR`
+  (:func:`hold_here`, :func:`let_go`), then waits on unpinned: a slow run costs it no choice.
+
+A thread started by a pinned thread would inherit its single CPU for good: every thread this
+library starts is made by :func:`thread`, which gives it the starter's own CPUs back first. A
+thread a quick callable starts itself keeps the pin (client libraries start theirs on first use,
+and a first run is never pinned).
 
 Where this cannot work, every function here is a no-op: not Linux (no
 ``os.sched_setaffinity``), no ``sched_getcpu`` in the C library, green threads (gevent,
 eventlet), a process allowed a single CPU, or turned off with ``FLASK_STATUS_CPU_AFFINITY=0``.
 A call the kernel refuses (a seccomp profile, a cpuset changed under us) turns it off for the
-process, logged once.
+process, logged once at debug level. The decision is made again in a child after ``fork()``
+(gevent patches a gunicorn worker after the fork).
 
->>> cpus = hold_here()  # pinned to this CPU now, where supported
+>>> cpus = hold_here(here())  # pinned to this CPU now, where supported
 >>> if cpus is not None:
 ...     let_go(cpus)
->>> sorted(os.sched_getaffinity(0)) == sorted(ALLOWED) if hasattr(os, "sched_getaffinity") else True
+>>> frozenset(os.sched_getaffinity(0)) == ALLOWED if hasattr(os, "sched_getaffinity") else True
 True
 """
 
@@ -36,10 +45,12 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from typing import Any
 
+from .._fork import after_fork
 from .wake import green_threads
 
-__all__ = ["OPT_OUT", "PIN_FOR", "Home", "hold_here", "here", "let_go", "pin", "usable"]
+__all__ = ["ALLOWED", "OPT_OUT", "PIN_FOR", "Home", "here", "hold_here", "let_go", "thread", "usable"]
 
 log = logging.getLogger("flask_status")
 
@@ -47,16 +58,25 @@ log = logging.getLogger("flask_status")
 #: then cross CPUs wherever the operating system puts the two threads).
 OPT_OUT = "FLASK_STATUS_CPU_AFFINITY"
 
-#: The longest a waiting thread stays pinned to its CPU, in seconds. A run that lands within
+#: The longest a waiting thread stays pinned to its CPU, in seconds, and how quick a callable's
+#: last run must have been for its next one to be handed over pinned. A run that lands within
 #: it (a quick check: tens of µs) wakes the waiter on the worker's CPU; a slower one wakes it
-#: wherever the scheduler likes, the hand-off's cost being nothing beside the check's.
+#: wherever the scheduler likes, the hand-off's cost being nothing beside the run's.
 PIN_FOR = 0.002
 
-_set: Callable[[int, object], None] | None = getattr(os, "sched_setaffinity", None)
+_set: Callable[[int, Any], None] | None = getattr(os, "sched_setaffinity", None)
 _get: Callable[[int], set[int]] | None = getattr(os, "sched_getaffinity", None)
 
-#: The CPUs this process may use, read at import (the doctest compares against it).
-ALLOWED: frozenset[int] = frozenset(_get(0)) if _get is not None else frozenset()
+
+def _allowed() -> frozenset[int]:
+    try:
+        return frozenset(_get(0)) if _get is not None else frozenset()
+    except OSError:  # pragma: no cover - refused by a sandbox: no pinning
+        return frozenset()
+
+
+#: The CPUs this process was allowed when this module was imported.
+ALLOWED: frozenset[int] = _allowed()
 
 
 def _load_getcpu() -> Callable[[], int] | None:
@@ -75,16 +95,22 @@ def _load_getcpu() -> Callable[[], int] | None:
 
 
 class _Switch:
-    """Whether affinity is used in this process: decided on first use, off for good after a
-    refused call. Read without a lock (a stale read costs one more syscall that fails)."""
+    """Whether affinity is used in this process: decided on first use (again in a child after
+    ``fork()``), off for good after a refused call. Read without a lock: a stale read costs one
+    more syscall, which fails."""
 
     def __init__(self) -> None:
+        self.renew()
+
+    def renew(self) -> None:
+        self.lock = threading.Lock()
         self.decided = False
         self.on = False
         self.getcpu: Callable[[], int] | None = None
 
     def decide(self) -> bool:
         self.decided = True
+        self.on = False
         if os.environ.get(OPT_OUT) == "0" or green_threads() or len(ALLOWED) < 2:
             return False
         self.getcpu = _load_getcpu()
@@ -98,14 +124,23 @@ class _Switch:
 
 
 _switch = _Switch()
-_lock = threading.Lock()
+after_fork(_switch, _Switch.renew)
+
+
+class _Local(threading.local):
+    #: The pool worker's home, in a worker thread; the CPUs to go back to, in a waiting thread.
+    home: Home | None = None
+    held: set[int] | None = None
+
+
+_local = _Local()
 
 
 def usable() -> bool:
-    """Whether hand-offs are pinned to one CPU in this process (see the module's docstring)."""
+    """Whether quick hand-offs are pinned to one CPU in this process (see the module's docstring)."""
     switch = _switch
     if not switch.decided:
-        with _lock:
+        with switch.lock:
             if not switch.decided:
                 switch.decide()
     return switch.on
@@ -116,16 +151,18 @@ def here() -> int | None:
     if not usable():
         return None
     getcpu = _switch.getcpu
-    assert getcpu is not None
+    if getcpu is None:  # pragma: no cover - turned off between the two reads
+        return None
     cpu = getcpu()
     return cpu if cpu >= 0 else None
 
 
-def pin(tid: int, cpu: int) -> bool:
-    """Pin thread ``tid`` (a native thread id, 0 for the caller) to ``cpu``; ``False`` if refused."""
-    assert _set is not None
+def _pin(tid: int, cpus: Any) -> bool:
+    """Set thread ``tid``'s CPUs (0: the caller); ``False``, and off for the process, if refused."""
+    if _set is None:  # pragma: no cover - usable() is false there
+        return False
     try:
-        _set(tid, (cpu,))
+        _set(tid, cpus)
     except OSError as error:
         _switch.refused(error)
         return False
@@ -133,71 +170,97 @@ def pin(tid: int, cpu: int) -> bool:
 
 
 class Home:
-    """A thread's own set of CPUs, read when it starts, to go back to after a pin.
+    """A pool worker's own set of CPUs, read when it starts, to go back to after a pin.
 
-    ``pinned`` is the CPU it was pinned to, or ``None``: written by the thread that pins it
-    (under the pool's lock, when it hands the thread a task) and by the thread itself when it
-    goes back home, never both at once: a worker is pinned only while idle.
+    ``pinned`` is the CPU it is pinned to, or ``None``. Written by a submitting thread (under
+    the pool's lock, while the worker is idle) and by the worker itself (when handed a task
+    that was not pinned for it), never both at once: a worker idle in the pool is not running.
     """
 
     __slots__ = ("cpus", "pinned", "tid")
 
-    def __init__(self, cpus: frozenset[int] | None = None) -> None:
-        """``cpus``: the thread's own set when the thread that started it was pinned (it
-        inherited the pin, and leaves it here); ``None``: the set it runs with."""
+    def __init__(self) -> None:
         self.tid = threading.get_native_id()
         self.pinned: int | None = None
-        if not usable():
-            self.cpus = ALLOWED
-            return
-        assert _get is not None
-        assert _set is not None
-        if cpus is not None and cpus != frozenset(_get(0)):
-            try:
-                _set(0, cpus)
-            except OSError as error:
-                _switch.refused(error)
-        self.cpus = frozenset(_get(0))
+        self.cpus = ALLOWED
+        if usable() and _get is not None:
+            with contextlib.suppress(OSError):
+                self.cpus = frozenset(_get(0))
+        _local.home = self
 
-    def follow(self, cpu: int) -> None:
-        """Pin this (idle) thread to ``cpu``, the caller's, unless it already is."""
-        if self.pinned != cpu and pin(self.tid, cpu):
+    def follow(self, cpu: int) -> bool:
+        """Pin this idle worker to ``cpu``, the caller's, unless it already is; ``False`` if refused."""
+        if self.pinned == cpu:
+            return True
+        if _pin(self.tid, (cpu,)):
             self.pinned = cpu
+            return True
+        return False
 
     def restore(self) -> None:
-        """In the thread itself: back to all its CPUs, if pinned (no migration: it runs here)."""
+        """In the worker itself: back to all its CPUs, if pinned."""
         if self.pinned is not None:
             self.pinned = None
-            assert _set is not None
-            try:
-                _set(0, self.cpus)
-            except OSError as error:
-                _switch.refused(error)
+            _pin(0, self.cpus)
 
 
-def hold_here() -> set[int] | None:
-    """Pin the calling thread to the CPU it runs on; the CPUs to :func:`let_go` back to, or
-    ``None`` where hand-offs are not pinned (then there is nothing to let go)."""
-    cpu = here()
-    if cpu is None:
+def hold_here(cpu: int | None) -> set[int] | None:
+    """Pin the calling thread to ``cpu`` if it runs there now; the CPUs to :func:`let_go` back
+    to, or ``None`` (not pinned: nothing to let go). ``cpu`` is the CPU its run's worker was
+    pinned to: a thread that moved since, or that joined another thread's run, stays free."""
+    if cpu is None or here() != cpu or _get is None:
         return None
-    assert _get is not None
-    assert _set is not None
     try:
         cpus = _get(0)
-        _set(0, (cpu,))
-    except OSError as error:
+    except OSError as error:  # pragma: no cover - refused by a sandbox
         _switch.refused(error)
         return None
+    if not _pin(0, (cpu,)):
+        return None
+    _local.held = cpus
     return cpus
 
 
 def let_go(cpus: set[int]) -> None:
     """Give the calling thread back the CPUs :func:`hold_here` returned."""
-    assert _set is not None
-    try:
-        _set(0, cpus)
-    except OSError as error:  # the cpuset changed meanwhile: what the process may use now
-        _switch.refused(error)
+    _local.held = None
+    if not _pin(0, cpus):  # the cpuset changed meanwhile: whatever the process may use
         with contextlib.suppress(OSError):
-            _set(0, _get(os.getpid()))  # type: ignore[misc]
+            _pin(0, ALLOWED)
+
+
+def _starters_home() -> frozenset[int] | set[int] | None:
+    """The calling thread's own CPUs while this module has it pinned, else ``None``."""
+    local = _local
+    if local.held is not None:
+        return local.held
+    home = local.home
+    if home is not None and home.pinned is not None:
+        return home.cpus
+    return None
+
+
+def thread(
+    target: Callable[..., object], *, name: str, args: tuple[Any, ...] = (), daemon: bool = True
+) -> threading.Thread:
+    """A ``threading.Thread`` (not started) that never keeps a pin of the thread that made it.
+
+    A thread inherits its starter's CPUs: started from a worker pinned for a quick run, it would
+    run on that one CPU for good. This one first takes back the starter's own set.
+
+    >>> done = []
+    >>> worker = thread(done.append, name="demo", args=(1,))
+    >>> worker.start(); worker.join()
+    >>> done
+    [1]
+    """
+    home = _starters_home()
+    if home is None:
+        return threading.Thread(target=target, args=args, name=name, daemon=daemon)
+    cpus = frozenset(home)
+
+    def unpinned(*given: Any) -> None:
+        _pin(0, cpus)
+        target(*given)
+
+    return threading.Thread(target=unpinned, args=args, name=name, daemon=daemon)

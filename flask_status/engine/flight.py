@@ -68,7 +68,7 @@ class Flight:
     (True, True, 'pass')
     """
 
-    __slots__ = ("_latch", "_result", "_wakers", "future", "window")
+    __slots__ = ("_latch", "_result", "_wakers", "cpu", "future", "window")
 
     def __init__(self, window: float = 0.0, *, future: bool = False) -> None:
         latch = threading.Lock()
@@ -79,6 +79,8 @@ class Flight:
         self._wakers: list[Waker] | None = []
         self.future: Future[FieldResult] | None = Future() if future else None
         self.window = window
+        #: The CPU the run's worker was pinned to (see :mod:`.affinity`), or ``None``.
+        self.cpu: int | None = None
 
     @classmethod
     def landed(cls, result: FieldResult, *, future: bool = False) -> Flight:
@@ -111,12 +113,12 @@ class Flight:
         if future is not None:
             future.set_result(result)
 
-    def wait(self, seconds: float, *, pin: bool = False) -> bool:
+    def wait(self, seconds: float) -> bool:
         """Wait at most ``seconds`` of real time for the result; ``True`` once it landed.
 
-        ``pin``: the run was handed to a worker pinned to this thread's CPU (see
-        :mod:`.affinity`); for the first :data:`~.affinity.PIN_FOR` of the wait this thread is
-        pinned there too, so that a quick run is handed back on one CPU.
+        When the run's worker was pinned to the CPU this thread runs on (``cpu``, see
+        :mod:`.affinity`), this thread is pinned there too for the first
+        :data:`~.affinity.PIN_FOR` of the wait, so that a quick run is handed back on one CPU.
         """
         if self._result is not None:
             return True
@@ -130,8 +132,9 @@ class Flight:
                 if waiting is None:
                     return True
                 waiting.append(waker)
-        cpus = affinity.hold_here() if pin else None
+        cpus = None
         try:
+            cpus = affinity.hold_here(self.cpu)
             if cpus is not None:
                 self._sleep(waker, min(deadline, time.monotonic() + affinity.PIN_FOR))
                 affinity.let_go(cpus)
@@ -162,17 +165,16 @@ class Flight:
             waker.sleep(min(left, 3600.0))  # poll() takes a C int of milliseconds
 
 
-def wait_for(clock: Clock, flight: Flight, seconds: float, *, pin: bool = False) -> bool:
+def wait_for(clock: Clock, flight: Flight, seconds: float) -> bool:
     """Wait for ``flight`` at most ``seconds`` of ``clock``; ``True`` once its result landed.
 
-    The system clock waits in real time: on the flight's own lock (``pin``: see
-    :meth:`Flight.wait`). Any other clock waits on
+    The system clock waits in real time: on the flight's own lock. Any other clock waits on
     the flight's future through :meth:`Clock.wait <flask_status.clock.Clock.wait>`, so a
     manual clock's :meth:`~flask_status.clock.ManualClock.advance` ends the wait.
     """
     future = flight.future
     if future is None:
-        return flight.wait(seconds, pin=pin)
+        return flight.wait(seconds)
     return clock.wait(future, seconds)
 
 

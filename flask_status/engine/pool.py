@@ -24,8 +24,8 @@ __all__ = ["HARD_CAP_FACTOR", "PoolExhausted", "WorkerPool"]
 
 log = logging.getLogger("flask_status")
 
-#: A task: the callable, its arguments, its timeout, and whether its submitter waits for it on
-#: its CPU (``affine``: see :meth:`WorkerPool.submit`).
+#: A task: the callable, its arguments, its timeout, and whether the worker running it was
+#: pinned to its submitter's CPU for it (see :meth:`WorkerPool.submit`).
 _Task = tuple[Callable[..., object], tuple[Any, ...], float, bool]
 
 HARD_CAP_FACTOR = 4
@@ -42,11 +42,12 @@ class _Worker:
     """One worker thread as the pool sees it: the slot a task is handed through, and how to
     wake the thread (its thread's pipe, see :mod:`.wake`, or a latch where pipes cannot be
     used). ``task`` is written by the submitter under the pool's lock, while the worker is idle
-    and waits; ``stop`` is set, under that lock too, when the pool is gone."""
+    and waits, and taken back by the worker when it wakes, outside the lock; ``stop`` is set,
+    under that lock too, when the pool is gone."""
 
     __slots__ = ("home", "latch", "stop", "task", "waker")
 
-    def __init__(self, home: frozenset[int] | None) -> None:
+    def __init__(self) -> None:
         self.task: _Task | None = None
         self.stop = False
         self.waker: Waker | None = thread_waker()
@@ -54,7 +55,7 @@ class _Worker:
         if self.waker is None:
             self.latch = threading.Lock()
             self.latch.acquire()
-        self.home = affinity.Home(home)
+        self.home = affinity.Home()
 
     def wake(self) -> None:
         if self.waker is not None:
@@ -64,7 +65,8 @@ class _Worker:
             self.latch.release()  # once per hand-off: the worker takes it back in wait()
 
     def wait(self) -> _Task | None:
-        """In the worker: sleep until handed a task (returned) or told to stop (``None``)."""
+        """In the worker: sleep until handed a task (returned, and the slot emptied) or told
+        to stop (``None``)."""
         waker = self.waker
         if waker is None:
             assert self.latch is not None
@@ -72,7 +74,8 @@ class _Worker:
         else:
             while self.task is None and not self.stop:
                 waker.sleep(3600.0)  # poll() takes a C int of milliseconds
-        return self.task
+        task, self.task = self.task, None
+        return task
 
 
 class _Tasks:
@@ -84,6 +87,9 @@ class _Tasks:
     (those waiting for a task, the one that went idle last at the end), ``backlog`` (tasks no
     worker was free for), ``threads``, ``closed`` and ``running`` (when each busy worker's
     task started, and its timeout: a task past it is hung).
+
+    No task is ever dropped under ``lock``: the last reference to a pool may be in one, and the
+    pool's finalizer takes ``lock``.
     """
 
     def __init__(self, now: Callable[[], float]) -> None:
@@ -101,10 +107,11 @@ class _Tasks:
         with self.lock:
             self.closed = True
             idle, self.idle = self.idle, []
-            self.backlog.clear()
+            backlog, self.backlog = self.backlog, deque()
             for worker in idle:
                 worker.stop = True
                 worker.wake()
+        backlog.clear()  # outside the lock: a task's references may finalize another pool
 
     def forget(self) -> None:
         """In a child after ``fork()``: close this process's copies of the workers' pipes (their
@@ -114,27 +121,18 @@ class _Tasks:
                 worker.waker.close()
 
 
-class _Current(threading.local):
-    """The worker the calling thread is, if it is one (a pinned worker starting a thread)."""
-
-    worker: _Worker | None = None
-
-
-_current = _Current()
-
-
-def _work(tasks: _Tasks, first: list[_Task], home: frozenset[int] | None) -> None:
+def _work(tasks: _Tasks, first: list[_Task]) -> None:
     """A worker: run the task in ``first``, then whatever it is handed, until the pool is gone.
 
     ``first`` is a list emptied here: the thread object keeps its arguments until it ends, and
-    a task there would keep the runner, hence the pool, alive for good. ``home``: the CPUs to
-    run on, when the thread that started this one was pinned.
+    a task there would keep the runner, hence the pool, alive for good.
     """
     item: _Task | None = first.pop()
-    me = _current.worker = _Worker(home)
-    with tasks.lock:
-        tasks.workers.add(me)
+    me: _Worker | None = None
     try:
+        me = _Worker()
+        with tasks.lock:
+            tasks.workers.add(me)
         while True:
             if item is not None:
                 _run(tasks, me, item)
@@ -145,7 +143,6 @@ def _work(tasks: _Tasks, first: list[_Task], home: frozenset[int] | None) -> Non
                     continue
                 if tasks.closed:
                     return
-                me.task = None
                 tasks.idle.append(me)
             item = me.wait()
             if item is None:
@@ -153,14 +150,16 @@ def _work(tasks: _Tasks, first: list[_Task], home: frozenset[int] | None) -> Non
     finally:
         with tasks.lock:
             tasks.threads -= 1
-            tasks.workers.discard(me)
-            if me in tasks.idle:  # pragma: no cover - only if waiting itself raised
-                tasks.idle.remove(me)
+            if me is not None:
+                tasks.workers.discard(me)
+                if me in tasks.idle:  # pragma: no cover - only if waiting itself raised
+                    tasks.idle.remove(me)
+        del item  # outside the lock (see _Tasks): a task that never ran, if setting up failed
 
 
 def _run(tasks: _Tasks, me: _Worker, item: _Task) -> None:
-    task, args, timeout, affine = item
-    if not affine:
+    task, args, timeout, pinned = item
+    if not pinned:
         me.home.restore()  # pinned for an earlier hand-off: this task may run anywhere
     ident = threading.get_ident()
     with tasks.lock:
@@ -239,7 +238,7 @@ class WorkerPool:
 
     def submit(
         self, task: Callable[..., object], *args: Any, timeout: float = float("inf"), affine: bool = False
-    ) -> None:
+    ) -> int | None:
         """Hand ``task(*args)`` to an idle worker, a new one if the bound allows, else queue it.
 
         ``timeout`` is how long the task may run before it counts as hung. A hung task does
@@ -248,21 +247,20 @@ class WorkerPool:
         queued behind them: :class:`PoolExhausted` is raised at once. Raises ``RuntimeError``
         too when a needed thread cannot be started; the task is then not queued.
 
-        ``affine=True``: the caller is about to wait for the task, expected quick. The idle
+        ``affine=True``: the caller is about to wait for the task, expected quick. An idle
         worker it is handed to is pinned to the caller's CPU (and stays so until it is handed a
-        task that is not ``affine``), so that the two threads hand the run over and back on one
-        CPU (see :mod:`.affinity`). Only the submitter knows: a new thread starts unpinned.
+        task that was not pinned for it), so that the two threads hand the run over and back on
+        one CPU (see :mod:`.affinity`); that CPU is returned, for the caller to pin itself to
+        while it waits. ``None``: no worker was pinned (none idle, or not possible here).
         """
         tasks = self._tasks
-        item: _Task = (task, args, timeout, affine)
+        cpu = affinity.here() if affine else None
         with tasks.lock:
             if tasks.idle:
                 worker = tasks.idle.pop()
-                worker.task = item
-                if affine:
-                    cpu = affinity.here()
-                    if cpu is not None:
-                        worker.home.follow(cpu)
+                if cpu is not None and not worker.home.follow(cpu):
+                    cpu = None
+                worker.task = (task, args, timeout, cpu is not None)
             else:
                 limit = self.max_workers
                 if tasks.threads >= limit:
@@ -273,20 +271,17 @@ class WorkerPool:
                             f"not started: {hung} runs hung past their timeout hold every thread "
                             f"of the pool, at its cap of {self.hard_cap}"
                         )
+                item: _Task = (task, args, timeout, False)
                 if tasks.threads >= limit:
                     tasks.backlog.append(item)
-                    return
+                    return None
                 tasks.threads += 1
                 number = tasks.threads
                 worker = None
         if worker is not None:
             worker.wake()
-            return
-        # A worker pinned for a quick run may start this thread (a task of its run's
-        # callbacks): the new thread would inherit the pin, so it is told its home.
-        starter = _current.worker
-        home = starter.home.cpus if starter is not None and starter.home.pinned is not None else None
-        thread = threading.Thread(target=_work, args=(tasks, [item], home), name=f"{self.name}-{number}", daemon=True)
+            return cpu
+        thread = affinity.thread(_work, args=(tasks, [item]), name=f"{self.name}-{number}")
         try:
             thread.start()
         except BaseException:
@@ -295,3 +290,4 @@ class WorkerPool:
             with tasks.lock:
                 tasks.threads -= 1
             raise
+        return None

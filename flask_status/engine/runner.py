@@ -115,6 +115,7 @@ class Runner:
 
     def _renew_in_child(self) -> None:
         self._lock = threading.Lock()  # damping counts carry over; a held lock would not
+        self._quick = set()  # a child's first runs (clients restart their threads) are not pinned
         for store in (self.store, self.shared):
             reset = getattr(store, "reset_after_fork", None)
             if reset is not None:
@@ -168,7 +169,7 @@ class Runner:
         """
         now = self.clock.now()
         results: list[FieldResult | None] = [None] * len(fields)
-        waits: list[tuple[int, Field, Timing, Flight, bool]] = []
+        waits: list[tuple[int, Field, Timing, Flight]] = []
         inline: list[tuple[int, Field, Timing]] | None = None
         for index, field in enumerate(fields):
             constant = field.constant_result
@@ -197,7 +198,7 @@ class Runner:
                 inline.append((index, field, timing))
             else:
                 affine = field.key in self._quick  # a quick run: handed over and back on this CPU
-                waits.append((index, field, timing, self._flight(field, timing, now, affine=affine), affine))
+                waits.append((index, field, timing, self._flight(field, timing, now, affine=affine)))
         if inline is None and not waits:
             return results  # type: ignore[return-value]  # every slot was filled above
         clock = self.clock
@@ -209,9 +210,9 @@ class Runner:
                 if flight.done():
                     results[index] = flight.result()
                 else:  # another request is running it: wait for that run, as for any other
-                    waits.append((index, field, timing, flight, False))
-        for index, field, timing, flight, affine in waits:
-            if wait_for(clock, flight, started + timing.timeout - clock.now(), pin=affine):
+                    waits.append((index, field, timing, flight))
+        for index, field, timing, flight in waits:
+            if wait_for(clock, flight, started + timing.timeout - clock.now()):
                 results[index] = flight.result()
             else:
                 results[index] = self._report_timeout(field, timing, clock.now() - started)
@@ -292,7 +293,7 @@ class Runner:
                 self._run(field, timing, flight, inline=True)
                 return flight
             try:
-                self.pool.submit(self._run, field, timing, flight, timeout=timing.timeout, affine=affine)
+                flight.cpu = self.pool.submit(self._run, field, timing, flight, timeout=timing.timeout, affine=affine)
             except BaseException as exc:
                 # No thread will ever run it: unregister, or the field would wait forever.
                 self.flights.finish(field.key, flight)

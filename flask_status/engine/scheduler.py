@@ -19,6 +19,7 @@ from typing import Protocol
 
 from .._fork import after_fork
 from ..definitions import Field
+from . import affinity
 from .flight import Flight
 from .runner import Runner
 
@@ -47,8 +48,9 @@ class Scheduler:
     scheduling thread holds it only between runs. ``_starting`` guards the last start times:
     held for a whole :meth:`run_due`, so that two callers (the thread, a listener starting, a
     test on a manual clock) never both find a field due and start it twice. Neither is held
-    while a check executes (runs go to the runner's pool). Sources are held weakly: a
-    discarded app stops being scheduled.
+    while a check executes (runs go to the runner's pool); the callbacks of a run found hung
+    (:meth:`Runner.overdue`) are called under ``_starting``, and never call back into the
+    scheduler. Sources are held weakly: a discarded app stops being scheduled.
 
     >>> Scheduler().running
     False
@@ -104,7 +106,7 @@ class Scheduler:
         with self._cond:
             if self._thread is not None and self._thread.is_alive():
                 return
-            self._thread = threading.Thread(target=self._loop, name="flask-status-scheduler", daemon=True)
+            self._thread = affinity.thread(self._loop, name="flask-status-scheduler")
             self._thread.start()
 
     def _loop(self) -> None:

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 
+from ..engine import affinity
+
 __all__ = ["Answer", "Handler", "MAX_CONNECTIONS", "MAX_HEAD", "ProbeServer", "READ_TIMEOUT", "parse_head"]
 
 log = logging.getLogger("flask_status")
@@ -147,7 +149,7 @@ class ProbeServer:
         """Start the serving thread (once)."""
         if self._thread is not None:
             raise RuntimeError("this probe server was already started")
-        self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
+        self._thread = affinity.thread(self._serve, name=self.name)
         self._thread.start()
 
     def stop(self, wait: float = 5.0) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from .._fork import after_fork
 from ..definitions import Field, StatusRoute
+from ..engine import affinity
 from ..results import FieldResult, Status
 
 __all__ = ["FLEET_MEMORY", "PROCESS", "Delivery", "FleetHooks", "StatusEvent", "Swapper", "Transitions", "delivery"]
@@ -197,7 +198,7 @@ class Delivery:
                     )
             self._queue.append((event, tuple(hooks), context))
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._deliver, name="flask-status-events", daemon=True)
+                self._thread = affinity.thread(self._deliver, name="flask-status-events")
                 self._thread.start()
             self._cond.notify_all()
 
