@@ -95,6 +95,34 @@ def free_port() -> int:
 # -- waiting ---------------------------------------------------------------------------------------
 
 
+def in_a_forked_child(child: Callable[[], int]) -> int:
+    """Run ``child`` in a ``fork()``-ed copy of this process; the code it returned (255: it raised).
+
+    The one way the tests look at a child after fork: what gunicorn ``--preload`` and Celery's
+    prefork pool do to an app built in the parent.
+    """
+    import warnings
+
+    read_fd, write_fd = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12+ warns about fork() with threads alive in pytest
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 255
+        try:
+            code = child()
+        finally:
+            os.write(write_fd, bytes([code]))
+            os._exit(code)
+    os.close(write_fd)
+    try:
+        answer = os.read(read_fd, 1)
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    return answer[0] if answer else 255
+
+
 def eventually(condition: Callable[[], object], seconds: float = 5.0, *, every: float = 0.01) -> bool:
     """Whether ``condition`` became true within ``seconds``, tried every ``every`` seconds.
 

@@ -13,12 +13,13 @@ import threading
 from typing import Any
 
 import pytest
-from _servers import eventually
+from _servers import eventually, in_a_forked_child
 from flask import Flask
 
 from flask_status import StatusManager
 from flask_status.definitions import Field
 from flask_status.engine import affinity
+from flask_status.engine.flight import Flight
 from flask_status.engine.pool import WorkerPool
 from flask_status.engine.runner import Runner
 from flask_status.results import FieldResult
@@ -45,13 +46,22 @@ def _recorder(seen: list[frozenset[int]]) -> Any:
     return record
 
 
+def _idle_worker(status: StatusManager, app: Flask) -> bool:
+    """Whether a pool thread came back to wait for a task (it does so after waking the request:
+    a request that comes sooner is handed a new thread, never pinned)."""
+    pool = status.state(app).runner.pool
+    return eventually(lambda: pool.idle >= 1)
+
+
 def test_a_quick_run_after_the_first_runs_on_the_waiting_threads_cpu() -> None:
     seen: list[frozenset[int]] = []
     app = _app()
-    StatusManager(app).add_route("d", "/d").add_field("cpus", _recorder(seen))
+    status = StatusManager(app)
+    status.add_route("d", "/d").add_field("cpus", _recorder(seen))
     client = app.test_client()
     for _ in range(6):
         assert client.get("/d").status_code == 200
+        assert _idle_worker(status, app)
         assert _cpus() == affinity.ALLOWED  # the waiting thread got its CPUs back
     assert seen[0] == affinity.ALLOWED
     assert all(len(cpus) == 1 for cpus in seen[1:]), seen  # later quick runs: the waiter's CPU
@@ -75,8 +85,8 @@ def test_a_first_run_goes_to_a_worker_that_is_not_pinned() -> None:
     client = app.test_client()
     for _ in range(3):
         assert client.get("/quick").status_code == 200
+        assert _idle_worker(status, app)
     assert len(quick[-1]) == 1  # the pool's one worker was pinned for the last hand-off...
-    assert eventually(lambda: status.state(app).runner.pool.idle == 1)
     assert client.get("/client").status_code == 200  # ...and is handed this first run
     assert started == [affinity.ALLOWED]
 
@@ -101,10 +111,12 @@ def test_a_waiter_whose_run_times_out_gets_its_cpus_back() -> None:
         return True
 
     app = _app()
-    StatusManager(app).add_route("d", "/d").add_check("db", sometimes_hangs, timeout=0.2)
+    status = StatusManager(app)
+    status.add_route("d", "/d").add_check("db", sometimes_hangs, timeout=0.2)
     client = app.test_client()
     try:
         assert client.get("/d").status_code == 200  # quick: the next run is handed over pinned
+        assert _idle_worker(status, app)
         hang.set()
         answer = client.get("/d")
         assert answer.status_code == 503
@@ -238,9 +250,51 @@ def test_a_refused_call_turns_it_off_for_the_process(monkeypatch: pytest.MonkeyP
     assert _cpus() == affinity.ALLOWED
 
 
-def test_decided_again_in_a_forked_child() -> None:
-    switch = affinity._Switch()
-    assert switch.decide()
-    switch.renew()  # what the child's after-fork hook does
-    assert not switch.decided
-    assert not switch.on
+def test_a_waiter_is_pinned_to_its_runs_cpu_while_it_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(affinity, "PIN_FOR", 60.0)  # pinned until the result lands
+    waiter = threading.get_native_id()
+    pinned = lambda: len(_cpus(waiter)) == 1  # noqa: E731
+    seen: list[bool] = []
+
+    def land(flight: Flight, wait_for_pin: bool) -> None:
+        seen.append(eventually(pinned, 10.0) if wait_for_pin else not eventually(pinned, 0.3))
+        flight.set_result(FieldResult("db", "pass"))
+
+    for pin in (True, False):  # pinned with its worker, then a run nobody pinned
+        flight = Flight()
+        lander = threading.Thread(target=land, args=(flight, pin))
+        lander.start()
+        flight.cpu = affinity.here() if pin else None  # where its worker would have been pinned
+        assert flight.wait(10)
+        lander.join(10)
+        assert _cpus() == affinity.ALLOWED
+    assert seen == [True, True]
+
+
+def test_the_runner_hands_a_quick_run_over_with_the_cpu_to_wait_on() -> None:
+    runner = Runner(MemoryStore())
+    flights: list[Flight | None] = []
+    field = Field("db", lambda: flights.append(runner.flights._runs.get(field.key)) or True, kind="check")
+    for _ in range(3):
+        assert runner.evaluate([field])[0].status == "pass"
+        assert eventually(lambda: runner.pool.idle == 1)
+    first, *later = flights
+    assert first is not None
+    assert first.cpu is None  # a first run: not pinned
+    assert all(flight is not None and flight.cpu is not None for flight in later)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_decides_again_and_pins_no_first_run() -> None:
+    runner = Runner(MemoryStore())
+    field = Field("db", lambda: True, kind="check")
+    runner._note_speed(field, FieldResult("db", "pass", duration=0.0))
+    assert affinity.usable()
+    assert field.key in runner._quick
+
+    def child() -> int:
+        fresh = not affinity._switch.decided and not runner._quick
+        return 0 if fresh and affinity.usable() else 2
+
+    assert in_a_forked_child(child) == 0
+    assert field.key in runner._quick  # the parent's own knowledge is untouched

@@ -9,11 +9,11 @@ import gc
 import os
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _servers import in_a_forked_child
 from flask import Flask, current_app, g
 
 from flask_status import StatusManager, _fork
@@ -368,31 +368,19 @@ def test_a_forked_child_hands_off_through_pipes_of_its_own() -> None:
     parent_pipes = _pipes_of(parent_pool)
     assert len(parent_pipes) == 2
     assert parent_waker is not None
-    read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():  # Python 3.12+ warns about fork() with threads alive in pytest
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            answers = [client.get("/d").get_json()["pid"] for _ in range(20)]
-            tasks, waker = status.state(app).runner.pool._tasks, wake.thread_waker()
-            # New pipes, made in the child (the parent's copies were closed here, so the numbers
-            # may well be the same): new objects, the waker of the child's generation.
-            parent_worker = next(iter(parent_tasks.workers))
-            fresh = tasks is not parent_tasks and len(tasks.workers) == 1
-            fresh = fresh and parent_worker.waker is not None and parent_worker.waker.read_fd == -1
-            fresh = fresh and waker is not None and waker is not parent_waker and parent_waker.read_fd == -1
-            code = 2 if answers != [os.getpid()] * 20 else 0 if fresh else 3
-        finally:
-            os.write(write_fd, bytes([code]))
-            os._exit(code)
-    os.close(write_fd)
-    try:
-        assert os.read(read_fd, 1) == b"\0"
-    finally:
-        os.close(read_fd)
-        os.waitpid(pid, 0)
+
+    def child() -> int:
+        answers = [client.get("/d").get_json()["pid"] for _ in range(20)]
+        tasks, waker = status.state(app).runner.pool._tasks, wake.thread_waker()
+        # New pipes, made in the child (the parent's copies were closed here, so the numbers
+        # may well be the same): new objects, the waker of the child's generation.
+        parent_worker = next(iter(parent_tasks.workers))
+        fresh = tasks is not parent_tasks and len(tasks.workers) == 1
+        fresh = fresh and parent_worker.waker is not None and parent_worker.waker.read_fd == -1
+        fresh = fresh and waker is not None and waker is not parent_waker and parent_waker.read_fd == -1
+        return 2 if answers != [os.getpid()] * 20 else 0 if fresh else 3
+
+    assert in_a_forked_child(child) == 0
     # The parent goes on with its own pipes, untouched by the child.
     assert [client.get("/d").get_json()["pid"] for _ in range(20)] == [os.getpid()] * 20
     assert all(os.fstat(fd).st_ino == inode for fd, inode in parent_pipes)
@@ -426,3 +414,45 @@ def test_pipe_wake_ups_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> Non
     assert done.wait(10)
     assert _idle(pool, 1)
     assert _pipes_of(pool) == []
+
+
+def test_a_pool_collected_inside_its_own_workers_locked_block_still_shuts() -> None:
+    # An app's runner and state form a cycle: the cyclic collector frees its pool, and may do
+    # so in that pool's own worker, in the middle of a block that holds the pool's lock. The
+    # pool's finalizer then cannot wait for the lock; it hands the shutdown to a thread.
+    armed = threading.Event()
+
+    def now() -> float:  # stands for a collection the interpreter starts at this point
+        if armed.is_set() and threading.current_thread().name.startswith("cycle-"):
+            armed.clear()
+            gc.collect()
+        return time.monotonic()
+
+    class Owner:
+        pool: WorkerPool
+        me: Any
+
+    owner = Owner()
+    owner.pool, owner.me = WorkerPool(1, name="cycle", now=now), owner
+    tasks = owner.pool._tasks
+    done = threading.Event()
+    owner.pool.submit(done.set)
+    assert done.wait(10)
+    assert _idle(owner.pool, 1)
+    [worker_thread] = [t for t in threading.enumerate() if t.name == "cycle-1"]
+    ran = threading.Event()
+    gc.disable()
+    try:
+        del owner  # garbage now, but only the cyclic collector frees it
+        armed.set()
+        worker = tasks.idle.pop()  # what submit does, without the pool
+        worker.task = (ran.set, (), float("inf"), False)
+        worker.wake()  # the worker's run reads the clock under the lock: the pool is collected there
+        assert ran.wait(10)
+    finally:
+        gc.enable()
+    worker_thread.join(10)
+    assert not worker_thread.is_alive()
+    assert tasks.closed
+    assert tasks.lock.acquire(timeout=10)
+    tasks.lock.release()

@@ -5,7 +5,7 @@ machine with idle CPUs, Linux wakes a sleeping thread on an idle CPU rather than
 one of its waker: the worker starts on another CPU than the request's, and the request is woken
 back across CPUs. On a virtual machine each such wake-up makes the idle CPU leave its halt
 (tens of µs), and both threads then run with cold caches: measured with a one-field route on 2
-vCPUs, about 100-180 µs more per request than with both threads on one CPU. The GIL runs one of
+vCPUs, about 120-190 µs more per request than with both threads on one CPU. The GIL runs one of
 the two at a time anyway, so a second CPU buys nothing for this exchange.
 
 So, for a quick run (see :class:`~flask_status.engine.runner.Runner`: its last run took less
@@ -20,9 +20,9 @@ than :data:`PIN_FOR`) that a request waits for:
   (:func:`hold_here`, :func:`let_go`), then waits on unpinned: a slow run costs it no choice.
 
 A thread started by a pinned thread would inherit its single CPU for good: every thread this
-library starts is made by :func:`thread`, which gives it the starter's own CPUs back first. A
-thread a quick callable starts itself keeps the pin (client libraries start theirs on first use,
-and a first run is never pinned).
+library starts from a worker or a request thread is made by :func:`thread`, which gives it the
+starter's own CPUs back first. A thread or process a quick callable starts itself keeps the pin
+(client libraries start theirs on first use, and a first run is never pinned).
 
 Where this cannot work, every function here is a no-op: not Linux (no
 ``os.sched_setaffinity``), no ``sched_getcpu`` in the C library, green threads (gevent,
@@ -174,7 +174,7 @@ class Home:
 
     ``pinned`` is the CPU it is pinned to, or ``None``. Written by a submitting thread (under
     the pool's lock, while the worker is idle) and by the worker itself (when handed a task
-    that was not pinned for it), never both at once: a worker idle in the pool is not running.
+    that was not pinned for it), never both at once: a worker idle in the pool runs no task.
     """
 
     __slots__ = ("cpus", "pinned", "tid")
@@ -198,16 +198,16 @@ class Home:
         return False
 
     def restore(self) -> None:
-        """In the worker itself: back to all its CPUs, if pinned."""
-        if self.pinned is not None:
+        """In the worker itself: back to all its CPUs, if pinned (still pinned if refused)."""
+        if self.pinned is not None and _pin(0, self.cpus):
             self.pinned = None
-            _pin(0, self.cpus)
 
 
 def hold_here(cpu: int | None) -> set[int] | None:
     """Pin the calling thread to ``cpu`` if it runs there now; the CPUs to :func:`let_go` back
     to, or ``None`` (not pinned: nothing to let go). ``cpu`` is the CPU its run's worker was
-    pinned to: a thread that moved since, or that joined another thread's run, stays free."""
+    pinned to: a thread that moved since (or joined another thread's run from another CPU)
+    stays free."""
     if cpu is None or here() != cpu or _get is None:
         return None
     try:
@@ -225,8 +225,7 @@ def let_go(cpus: set[int]) -> None:
     """Give the calling thread back the CPUs :func:`hold_here` returned."""
     _local.held = None
     if not _pin(0, cpus):  # the cpuset changed meanwhile: whatever the process may use
-        with contextlib.suppress(OSError):
-            _pin(0, ALLOWED)
+        _pin(0, ALLOWED)
 
 
 def _starters_home() -> frozenset[int] | set[int] | None:

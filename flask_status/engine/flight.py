@@ -52,9 +52,9 @@ class Flight:
     """One run of a field: its result once it lands, awaited by any number of threads.
 
     A lighter :class:`~concurrent.futures.Future`. A waiter sleeps on its own thread's pipe
-    (:mod:`.wake`), registered with the flight, which :meth:`set_result` writes a byte to: a
-    wake-up through a pipe keeps the waiter on the worker's CPU, several times cheaper than
-    one through a lock. Where pipes cannot be used, waiters wait on ``_latch``, a lock held
+    (:mod:`.wake`), registered with the flight, which :meth:`set_result` writes a byte to
+    (about half the cost of a lock's wake-up between two threads on one CPU, where
+    :mod:`.affinity` keeps a quick run). Where pipes cannot be used, waiters wait on ``_latch``, a lock held
     until the result lands (a waiter takes it and gives it back at once, so every waiter
     passes). ``future`` is a real ``Future`` resolved with the same result, made only for a
     clock that waits on futures (:class:`~flask_status.clock.ManualClock` or a custom one);
@@ -168,7 +168,7 @@ class Flight:
 def wait_for(clock: Clock, flight: Flight, seconds: float) -> bool:
     """Wait for ``flight`` at most ``seconds`` of ``clock``; ``True`` once its result landed.
 
-    The system clock waits in real time: on the flight's own lock. Any other clock waits on
+    The system clock waits in real time: :meth:`Flight.wait`. Any other clock waits on
     the flight's future through :meth:`Clock.wait <flask_status.clock.Clock.wait>`, so a
     manual clock's :meth:`~flask_status.clock.ManualClock.advance` ends the wait.
     """

@@ -89,7 +89,8 @@ class _Tasks:
     task started, and its timeout: a task past it is hung).
 
     No task is ever dropped under ``lock``: the last reference to a pool may be in one, and the
-    pool's finalizer takes ``lock``.
+    pool's finalizer takes ``lock``. The finalizer never waits for ``lock`` either: the cyclic
+    garbage collector may run it in a worker of that very pool, in the middle of a locked block.
     """
 
     def __init__(self, now: Callable[[], float]) -> None:
@@ -103,14 +104,31 @@ class _Tasks:
         self.closed = False
 
     def shut(self) -> None:
-        """The pool is gone: let every worker end once its task (if any) returns."""
-        with self.lock:
+        """The pool is gone: let every worker end once its task (if any) returns.
+
+        Called by the pool's finalizer. When ``lock`` is taken (perhaps by the very thread the
+        garbage collector interrupted to run this), a thread of its own finishes the work.
+        """
+        if self.lock.acquire(blocking=False):
+            self._shut_locked()
+        else:
+            affinity.thread(self._shut, name="flask-status-pool-shut").start()
+
+    def _shut(self) -> None:
+        self.lock.acquire()
+        self._shut_locked()
+
+    def _shut_locked(self) -> None:
+        """With ``lock`` held: mark the pool closed, tell the idle workers to stop, release."""
+        try:
             self.closed = True
             idle, self.idle = self.idle, []
             backlog, self.backlog = self.backlog, deque()
             for worker in idle:
                 worker.stop = True
                 worker.wake()
+        finally:
+            self.lock.release()
         backlog.clear()  # outside the lock: a task's references may finalize another pool
 
     def forget(self) -> None:
@@ -154,7 +172,9 @@ def _work(tasks: _Tasks, first: list[_Task]) -> None:
                 tasks.workers.discard(me)
                 if me in tasks.idle:  # pragma: no cover - only if waiting itself raised
                     tasks.idle.remove(me)
-        del item  # outside the lock (see _Tasks): a task that never ran, if setting up failed
+        if item is not None:  # pragma: no cover - a thread that could not even set itself up
+            log.error("flask-status: a pool thread failed to start; a task of its pool was not run")
+        del item  # outside the lock (see _Tasks)
 
 
 def _run(tasks: _Tasks, me: _Worker, item: _Task) -> None:
@@ -168,7 +188,7 @@ def _run(tasks: _Tasks, me: _Worker, item: _Task) -> None:
         task(*args)
     except BaseException:  # a worker must outlive any task
         log.exception("flask-status: a task raised in the worker pool")
-    del task, args, item  # drop the task's references while idle
+    del task, args, item  # this frame's references: the caller drops its own next
     with tasks.lock:
         del tasks.running[ident]
 
