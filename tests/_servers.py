@@ -59,6 +59,29 @@ def require(available: bool, reason: str) -> None:
         unavailable(reason)
 
 
+#: How to start the servers the service tests need (the hint of their skip reasons).
+SERVICES_HINT = "start the servers with: bash .ci/services.sh"
+
+
+def import_or_unavailable(module: str, packages: str) -> Any:
+    """Import a client library a test needs; missing, it is :func:`unavailable` (``pip install
+    packages`` in the reason)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        problem = str(exc)
+    unavailable(f"{module} is not installed ({problem}): pip install {packages}")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password masked, for skip and failure reasons.
+
+    >>> redact_url("redis://:secret@host:6379/0"), redact_url("amqp://status:secret@host:5672/vhost")
+    ('redis://:***@host:6379/0', 'amqp://status:***@host:5672/vhost')
+    """
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
 def sql_url_answering(url: str, driver: str, what: str) -> str:
     """``url`` once a connection to it runs ``SELECT 1`` (through SQLAlchemy and ``driver``);
     otherwise the test is skipped, or failed under ``CI=true``, saying why."""

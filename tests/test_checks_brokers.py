@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
 import os
 import re
 import shutil
@@ -36,7 +35,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import _servers
 import pytest
-from _servers import HOST, eventually, free_port, sql_url_answering
+from _servers import HOST, SERVICES_HINT, eventually, free_port, import_or_unavailable, sql_url_answering
+from _servers import redact_url as redact
 from flask import Flask
 
 from flask_status import StatusManager
@@ -61,25 +61,12 @@ pytestmark = pytest.mark.server
 
 def unavailable(reason: str) -> NoReturn:
     """Skip the test for a missing server or tool; in CI (``CI=true``) fail it instead."""
-    _servers.unavailable(reason, hint="start the servers with: bash .ci/services.sh")
+    _servers.unavailable(reason, hint=SERVICES_HINT)
 
 
 def require(module: str) -> Any:
     """Import a client library the tests need, under the same rule as a server."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        problem = str(exc)
-    unavailable(f"{module} is not installed ({problem}): pip install {TEST_PACKAGES}")
-
-
-def redact(url: str) -> str:
-    """``url`` with its password masked, for skip and failure reasons.
-
-    >>> redact("amqp://status:secret@host:5672/vhost")
-    'amqp://status:***@host:5672/vhost'
-    """
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    return import_or_unavailable(module, TEST_PACKAGES)
 
 
 def with_password(url: str, password: str) -> str:

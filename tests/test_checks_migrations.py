@@ -131,10 +131,6 @@ def tables(engine: Any) -> set[str]:
     return set(sqlalchemy.inspect(engine).get_table_names())
 
 
-def redact(url: str) -> str:
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
-
-
 # -- databases -------------------------------------------------------------------------------------
 
 

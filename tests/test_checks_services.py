@@ -17,7 +17,6 @@ from __future__ import annotations
 import glob
 import importlib
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -29,7 +28,8 @@ from typing import Any, NoReturn
 
 import _servers
 import pytest
-from _servers import RedisServer, eventually, free_port, sql_url_answering
+from _servers import SERVICES_HINT, RedisServer, eventually, free_port, import_or_unavailable, sql_url_answering
+from _servers import redact_url as redact
 from flask import Flask
 
 from flask_status import StatusManager
@@ -50,25 +50,12 @@ pytestmark = pytest.mark.server
 
 def unavailable(reason: str) -> NoReturn:
     """Skip the test for a missing server or tool; in CI (``CI=true``) fail it instead."""
-    _servers.unavailable(reason, hint="start the servers with: bash .ci/services.sh")
+    _servers.unavailable(reason, hint=SERVICES_HINT)
 
 
 def require(module: str) -> Any:
     """Import a client library the tests need, under the same rule as a server."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        problem = str(exc)
-    unavailable(f"{module} is not installed ({problem}): pip install {TEST_PACKAGES}")
-
-
-def redact(url: str) -> str:
-    """``url`` with its password masked, for skip and failure reasons.
-
-    >>> redact("redis://:secret@host:6379/0"), redact("postgresql://u:pw@h/db")
-    ('redis://:***@host:6379/0', 'postgresql://u:***@h/db')
-    """
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    return import_or_unavailable(module, TEST_PACKAGES)
 
 
 def status_app(name: str, check: Callable[[], Any], app: Flask | None = None, **options: Any) -> Flask:
