@@ -103,6 +103,22 @@ def _parse(raw: str) -> Mark | None:
     return Mark(stamp, status, _cut(message))
 
 
+def _oldest_first(raw: list[str]) -> tuple[Mark, ...]:
+    """The marks of a list in the store (newest pushed first), oldest first by their own time.
+
+    Writes reach the store from several threads and processes, so the push order may differ a
+    little from the order things happened; each mark's time says which came first (a stable
+    sort: marks of the same time stay in push order).
+
+    >>> pushed = ['{"status": "fail", "time": 3}', '{"status": "pass", "time": 1}', '{"status": "warn", "time": 2}']
+    >>> [m.status for m in _oldest_first(pushed)]
+    ['pass', 'warn', 'fail']
+    """
+    marks = [m for m in map(_parse, reversed(raw)) if m is not None]
+    marks.sort(key=lambda mark: mark.time)
+    return tuple(marks)
+
+
 class History:
     """The history of one manager's checks on one app (see the module's docstring).
 
@@ -174,9 +190,6 @@ class History:
             transitions = self.shared.read_history(self._key("transitions", name), MAX_TRANSITIONS)
             samples = self.shared.read_history(self._key("samples", name), MAX_SAMPLES)
             if transitions is not None and samples is not None:
-                return Timeline(
-                    tuple(m for m in map(_parse, reversed(transitions)) if m is not None),
-                    tuple(m for m in map(_parse, reversed(samples)) if m is not None),
-                )
+                return Timeline(_oldest_first(transitions), _oldest_first(samples))
         with self._lock:
             return Timeline(tuple(self._transitions.get(name, ())), tuple(self._samples.get(name, ())))

@@ -83,8 +83,9 @@ def test_the_fleets_history_survives_a_restart_and_is_capped(
         state["up"] = not state["up"]
         client.get("/details")
     status.flush_events()
-    assert redis_server.client().llen("history-test:history:transitions:status:db") == MAX_TRANSITIONS
-    assert redis_server.client().ttl("history-test:history:transitions:status:db") > 0
+    with redis_server.client() as redis_client:
+        assert redis_client.llen("history-test:history:transitions:status:db") == MAX_TRANSITIONS
+        assert redis_client.ttl("history-test:history:transitions:status:db") > 0
     # Another process (a restarted worker) reads the fleet's history from the store.
     env = {**os.environ, "STATUS_STORE_URL": redis_server.url(), "HISTORY_PREFIX": "history-test"}
     command = [sys.executable, "-m", "flask", "--app", "history_app", "status", "--route", "details", "--history"]
@@ -124,7 +125,8 @@ def test_a_malformed_entry_in_the_store_is_skipped(redis_server: RedisServer, ma
     client.get("/details")
     status.flush_events()
     key = "bad-history:history:transitions:status:db"
-    redis_server.client().lpush(key, '{"status":"fail","time":1e20}', "not json", '{"status":"odd","time":1}')
+    with redis_server.client() as redis_client:
+        redis_client.lpush(key, '{"status":"fail","time":1e20}', "not json", '{"status":"odd","time":1}')
     answer = client.get("/details")
     assert answer.status_code == 503  # the check's verdict, not a 500
     assert [m["status"] for m in answer.get_json()["history"]["db"]["transitions"]] == ["fail"]
