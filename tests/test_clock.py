@@ -53,12 +53,17 @@ def test_a_hung_run_is_counted_once_per_timeout_window(app: Flask) -> None:
     assert third.get_json()["db"]["status"] == "fail"
 
 
-def test_the_scheduler_runs_periodic_checks_on_the_managers_clock(app: Flask, probe: Any) -> None:
+def _every_minute(app: Flask, probe: Any) -> tuple[ManualClock, Any, Any]:
+    """A manual clock, a check ``db`` run every 60 s on it, and the app's state (a source)."""
     clock = ManualClock()
     database = probe(True)
     status = StatusManager(app, clock=clock)
     status.add_route("ready", "/ready").add_check("db", database, interval=60)
-    state = status.state(app)
+    return clock, database, status.state(app)
+
+
+def test_the_scheduler_runs_periodic_checks_on_the_managers_clock(app: Flask, probe: Any) -> None:
+    clock, database, state = _every_minute(app, probe)
     scheduler = Scheduler()  # a private one: the process's own ticks in real time
     try:
         assert scheduler.run_due(state) <= 1.0
@@ -77,11 +82,7 @@ def test_the_scheduler_runs_periodic_checks_on_the_managers_clock(app: Flask, pr
 def test_two_threads_asking_the_scheduler_at_once_start_a_due_check_once(app: Flask, probe: Any) -> None:
     # The scheduler's thread and a listener starting (or a test) may both ask what is due: the
     # first to ask starts the run and notes it, the second finds it started.
-    clock = ManualClock()
-    database = probe(True)
-    status = StatusManager(app, clock=clock)
-    status.add_route("ready", "/ready").add_check("db", database, interval=60)
-    state = status.state(app)
+    _, database, state = _every_minute(app, probe)
     inside, leave = threading.Event(), threading.Event()
     entered: list[str] = []
     let_out: list[bool] = []
