@@ -11,7 +11,12 @@ from _servers import eventually
 from flask import Flask
 
 from flask_status import StatusManager
+from flask_status.clock import ManualClock
+from flask_status.definitions import Field
+from flask_status.engine.flight import wait_for
+from flask_status.engine.runner import Runner
 from flask_status.engine.scheduler import scheduler
+from flask_status.stores.memory import MemoryStore
 
 
 def test_requests_never_run_a_periodic_check(app: Flask, probe: Any) -> None:
@@ -116,3 +121,29 @@ def test_background_runs_announce_no_false_transitions(app: Flask, probe: Any) -
     client.get("/details")
     assert status.flush_events()
     assert not [(e.check, e.result and e.result.error) for e in events if e.old == "pass"]  # nothing flapped
+
+
+def test_a_read_between_a_run_and_its_store_is_older_news_than_the_run() -> None:
+    # A request that finds no result while a run is landing one reports "pending": stamped no
+    # later than that run's start, so the run's pass is never announced as turning to pending.
+    clock = ManualClock()
+    stored, go = threading.Event(), threading.Event()
+
+    class SlowToStore(MemoryStore):
+        def put(self, key: str, result: Any, ttl: float) -> None:
+            stored.set()  # the run's result exists, stamped; the store does not have it yet
+            assert go.wait(10)
+            super().put(key, result, ttl)
+
+    runner = Runner(SlowToStore(timer=clock.now), clock=clock)
+    field = Field("db", lambda: clock.advance(1) or True, kind="check", interval=60)
+    flight = runner.refresh(field)  # the check ends 1 s after the run started
+    try:
+        assert stored.wait(10)
+        [read] = runner.evaluate([field])
+    finally:
+        go.set()
+    assert wait_for(clock, flight, 10)
+    ran = flight.result()
+    assert read.pending
+    assert read.observed_at < ran.observed_at

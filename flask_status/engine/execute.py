@@ -124,13 +124,15 @@ class Executor:
             timed_out=True,
         )
 
-    def pending(self, field: Field) -> FieldResult:
-        """The result of a field with none yet: failing until it has a verdict."""
+    def pending(self, field: Field, *, before: float | None = None) -> FieldResult:
+        """The result of a field with none yet: failing until it has a verdict. ``before``:
+        stamped no later than this clock time (when a run in flight started)."""
+        now = self.clock.now()
         return FieldResult(
             field.name,
             "fail",
             error="Pending: no result yet",
-            observed_at=self.clock.now(),
+            observed_at=now if before is None else min(before, now),
             time=self.clock.wall(),
             pending=True,
         )

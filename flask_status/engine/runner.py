@@ -180,7 +180,7 @@ class Runner:
             if timing.periodic:
                 latest = self._lookup(field, timing, now) if field.shared else self.store.get(field.key)
                 if latest is not None or not run_periodic:
-                    results[index] = latest or self.executor.pending(field)
+                    results[index] = latest or self._unknown(field)
                     continue
             elif timing.cached:
                 cached = self._lookup(field, timing, now)
@@ -229,7 +229,13 @@ class Runner:
 
     def peek(self, fields: Sequence[Field]) -> list[FieldResult]:
         """The results ``fields`` have now, running nothing: a missing one is pending."""
-        return [field.constant_result or self.store.get(field.key) or self.executor.pending(field) for field in fields]
+        return [field.constant_result or self.store.get(field.key) or self._unknown(field) for field in fields]
+
+    def _unknown(self, field: Field) -> FieldResult:
+        """The pending result a read finds for ``field``, stamped no later than the start of a
+        run in flight: that run's result, on its way to the store, is newer news (transitions
+        order reports by ``observed_at``)."""
+        return self.executor.pending(field, before=self.flights.started(field.key))
 
     def pending(self, field: Field) -> FieldResult:
         """The result of a field that has none yet: it counts as failing until it has a verdict."""
